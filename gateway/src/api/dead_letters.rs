@@ -1,0 +1,113 @@
+//! Dead letters: list them, and redeliver one (a fresh task with a full
+//! retry schedule; the dead letter is removed once the task is queued).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{PageQuery, Query, TenantId};
+use crate::error::{ApiError, ApiResult};
+use crate::queue::{DeadLetter, Task};
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct DeadLetterOut<'a> {
+    id: &'a str,
+    event_id: &'a str,
+    endpoint_id: &'a str,
+    msg_id: &'a str,
+    attempts: u32,
+    error: &'a str,
+    last_status_code: Option<u16>,
+    dead_at: &'a str,
+}
+
+impl<'a> DeadLetterOut<'a> {
+    fn new(id: &'a str, letter: &'a DeadLetter) -> Self {
+        DeadLetterOut {
+            id,
+            event_id: &letter.task.event,
+            endpoint_id: &letter.task.endpoint,
+            msg_id: &letter.task.msg_id,
+            attempts: letter.task.attempt,
+            error: &letter.error,
+            last_status_code: letter.last_status_code,
+            dead_at: &letter.dead_at,
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Response> {
+    let page = state
+        .store
+        .dead_letters(&tenant, page.limit()?, page.cursor.as_deref())
+        .await?;
+    #[derive(Serialize)]
+    struct Out<'a> {
+        data: Vec<DeadLetterOut<'a>>,
+        next_cursor: Option<String>,
+    }
+    let data = page
+        .data
+        .iter()
+        .map(|(id, l)| DeadLetterOut::new(id, l))
+        .collect();
+    Ok(axum::Json(Out {
+        data,
+        next_cursor: page.next_cursor,
+    })
+    .into_response())
+}
+
+pub async fn redeliver(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let letter = state
+        .store
+        .dead_letter(&tenant, &id)
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    let endpoint = state
+        .store
+        .endpoint(&tenant, &letter.task.endpoint)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the dead letter's endpoint no longer exists".into()))?;
+    if endpoint.disabled {
+        return Err(ApiError::Conflict(
+            "the endpoint is disabled; enable it before redelivering".into(),
+        ));
+    }
+    if !state
+        .queue
+        .event_exists(letter.partition, &tenant, &letter.task.event)
+        .await?
+    {
+        return Err(ApiError::Conflict(
+            "the event is past its retention window".into(),
+        ));
+    }
+    // Queue first, then remove: a crash in between leaves a duplicate, never a loss.
+    let task = Task {
+        attempt: 0,
+        ..letter.task.clone()
+    };
+    state.queue.enqueue(letter.partition, &task).await?;
+    state.store.delete_dead_letter(&tenant, &id).await?;
+    #[derive(Serialize)]
+    struct Out<'a> {
+        event_id: &'a str,
+        endpoint_id: &'a str,
+    }
+    let out = Out {
+        event_id: &task.event,
+        endpoint_id: &task.endpoint,
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(out)).into_response())
+}

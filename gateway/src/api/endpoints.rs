@@ -1,0 +1,388 @@
+//! Endpoints: create, list, read, update, delete; their secret and its
+//! rotation; their attempt log; replay from a point in time.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{Json, PageQuery, Query, TenantId, validate};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::queue::{IngestEntry, Task, now_ms};
+use crate::state::AppState;
+use crate::store::{Endpoint, EndpointSecret, Page, new_id};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointIn {
+    url: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    event_types: Vec<String>,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    timeout_ms: Option<u64>,
+    /// A `whsec_...` secret to use instead of a generated one.
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    url: Option<String>,
+    description: Option<String>,
+    event_types: Option<Vec<String>>,
+    disabled: Option<bool>,
+    headers: Option<BTreeMap<String, String>>,
+    /// `null` goes back to the default timeout.
+    #[serde(default, deserialize_with = "present")]
+    timeout_ms: Option<Option<u64>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// An endpoint as the API shows it: never its secrets.
+#[derive(Serialize)]
+pub struct EndpointOut<'a> {
+    id: &'a str,
+    url: &'a str,
+    description: &'a str,
+    event_types: &'a [String],
+    disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<&'a str>,
+    headers: &'a BTreeMap<String, String>,
+    timeout_ms: Option<u64>,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
+impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
+    fn from(e: &'a Endpoint) -> Self {
+        EndpointOut {
+            id: &e.id,
+            url: &e.url,
+            description: &e.description,
+            event_types: &e.event_types,
+            disabled: e.disabled,
+            disabled_reason: e.disabled_reason.as_deref(),
+            headers: &e.headers,
+            timeout_ms: e.timeout_ms,
+            created_at: &e.created_at,
+            updated_at: &e.updated_at,
+        }
+    }
+}
+
+fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldError>) {
+    let config = &state.config.delivery;
+    validate::url(&endpoint.url, config.allow_private_destinations, errors);
+    if endpoint.description.len() > 1024 {
+        errors.push(FieldError::new(
+            "/description",
+            "must be at most 1024 characters",
+        ));
+    }
+    if endpoint.event_types.len() > 256 {
+        errors.push(FieldError::new(
+            "/event_types",
+            "may list at most 256 types",
+        ));
+    }
+    for (i, t) in endpoint.event_types.iter().enumerate() {
+        validate::event_type(&format!("/event_types/{i}"), t, errors);
+    }
+    if endpoint.headers.len() > 32 {
+        errors.push(FieldError::new("/headers", "may hold at most 32 headers"));
+    }
+    for (name, value) in &endpoint.headers {
+        validate::extra_header(name, value, errors);
+    }
+    if let Some(ms) = endpoint.timeout_ms
+        && !(1..=config.max_timeout_ms).contains(&ms)
+    {
+        errors.push(FieldError::new(
+            "/timeout_ms",
+            format!("must be between 1 and {}", config.max_timeout_ms),
+        ));
+    }
+}
+
+async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<Endpoint> {
+    state
+        .store
+        .endpoint(tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("endpoint"))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Json(input): Json<EndpointIn>,
+) -> ApiResult<Response> {
+    let now = crate::clock::now_rfc3339();
+    let mut errors = Vec::new();
+    let secret = match input.secret {
+        Some(s) if crate::delivery::signing::Secret::parse(&s).is_some() => s,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "/secret",
+                "must be whsec_ followed by base64",
+            ));
+            String::new()
+        }
+        None => crate::delivery::signing::Secret::generate().expose(),
+    };
+    let endpoint = Endpoint {
+        id: new_id("ep"),
+        url: input.url,
+        description: input.description,
+        event_types: input.event_types,
+        disabled: input.disabled,
+        disabled_reason: None,
+        headers: input.headers,
+        timeout_ms: input.timeout_ms,
+        created_at: now.clone(),
+        updated_at: now,
+        secrets: vec![EndpointSecret {
+            secret: secret.clone(),
+            expires_at_ms: None,
+        }],
+    };
+    check_fields(&state, &endpoint, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    state.store.put_endpoint(&tenant, &endpoint).await?;
+    #[derive(Serialize)]
+    struct Created<'a> {
+        #[serde(flatten)]
+        endpoint: EndpointOut<'a>,
+        secret: &'a str,
+    }
+    let body = Created {
+        endpoint: (&endpoint).into(),
+        secret: &secret,
+    };
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Response> {
+    let Page { data, next_cursor } = state
+        .store
+        .endpoints(&tenant, page.limit()?, page.cursor.as_deref())
+        .await?;
+    let data: Vec<EndpointOut> = data.iter().map(EndpointOut::from).collect();
+    Ok(axum::Json(Page { data, next_cursor }).into_response())
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let endpoint = load(&state, &tenant, &id).await?;
+    Ok(axum::Json(EndpointOut::from(&endpoint)).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+    Json(patch): Json<EndpointPatch>,
+) -> ApiResult<Response> {
+    let mut endpoint = load(&state, &tenant, &id).await?;
+    if let Some(url) = patch.url {
+        endpoint.url = url;
+    }
+    if let Some(description) = patch.description {
+        endpoint.description = description;
+    }
+    if let Some(types) = patch.event_types {
+        endpoint.event_types = types;
+    }
+    if let Some(disabled) = patch.disabled {
+        endpoint.disabled = disabled;
+        endpoint.disabled_reason = None;
+    }
+    if let Some(headers) = patch.headers {
+        endpoint.headers = headers;
+    }
+    if let Some(timeout) = patch.timeout_ms {
+        endpoint.timeout_ms = timeout;
+    }
+    let mut errors = Vec::new();
+    check_fields(&state, &endpoint, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    endpoint.updated_at = crate::clock::now_rfc3339();
+    state.store.put_endpoint(&tenant, &endpoint).await?;
+    Ok(axum::Json(EndpointOut::from(&endpoint)).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if state.store.delete_endpoint(&tenant, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("endpoint"))
+    }
+}
+
+#[derive(Serialize)]
+struct SecretOut {
+    secret: String,
+    /// Older secrets still signing, with when they stop.
+    previous: Vec<PreviousSecret>,
+}
+
+#[derive(Serialize)]
+struct PreviousSecret {
+    expires_at: String,
+}
+
+fn secret_out(endpoint: &Endpoint) -> SecretOut {
+    let now = now_ms();
+    SecretOut {
+        secret: endpoint
+            .secrets
+            .first()
+            .map(|s| s.secret.clone())
+            .unwrap_or_default(),
+        previous: endpoint
+            .secrets
+            .iter()
+            .skip(1)
+            .filter_map(|s| s.expires_at_ms.filter(|at| *at > now))
+            .map(|at| PreviousSecret {
+                expires_at: crate::clock::ms_to_rfc3339(at),
+            })
+            .collect(),
+    }
+}
+
+pub async fn secret(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let endpoint = load(&state, &tenant, &id).await?;
+    Ok(axum::Json(secret_out(&endpoint)).into_response())
+}
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let mut endpoint = load(&state, &tenant, &id).await?;
+    let now = now_ms();
+    let overlap = state.config.delivery.secret_rotation_overlap.as_millis() as u64;
+    endpoint.rotate_secret(now, now + overlap);
+    endpoint.updated_at = crate::clock::now_rfc3339();
+    state.store.put_endpoint(&tenant, &endpoint).await?;
+    Ok(axum::Json(secret_out(&endpoint)).into_response())
+}
+
+pub async fn attempts(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Response> {
+    load(&state, &tenant, &id).await?;
+    let page = state
+        .store
+        .attempts(&tenant, &id, page.limit()?, page.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(page).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayIn {
+    since: String,
+}
+
+/// Most events one replay call queues.
+const REPLAY_MAX: usize = 10_000;
+
+/// Queues again, for this endpoint, every kept event of its types accepted since `since`.
+pub async fn replay(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+    Json(input): Json<ReplayIn>,
+) -> ApiResult<Response> {
+    let Some(since) = crate::clock::parse_rfc3339(&input.since) else {
+        return Err(ApiError::invalid("/since", "must be an RFC 3339 date-time"));
+    };
+    let endpoint = load(&state, &tenant, &id).await?;
+    if endpoint.disabled {
+        return Err(ApiError::Conflict(
+            "the endpoint is disabled; enable it before replaying".into(),
+        ));
+    }
+    let since_ms = (since.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+    let mut replayed = 0usize;
+    let mut truncated = false;
+    'partitions: for p in state.queue.partitions().all() {
+        let mut from = since_ms.to_string();
+        loop {
+            let entries = state.queue.scan_ingest(p, &from, 500).await?;
+            let Some(last) = entries.last() else { break };
+            from = format!("({}", last.id);
+            for entry in &entries {
+                let Ok(parsed) = serde_json::from_str::<IngestEntry>(&entry.json) else {
+                    continue;
+                };
+                if parsed.tenant != tenant || !endpoint.subscribes_to(&parsed.event_type) {
+                    continue;
+                }
+                if replayed == REPLAY_MAX {
+                    truncated = true;
+                    break 'partitions;
+                }
+                if state.queue.event_exists(p, &tenant, &parsed.event).await? {
+                    state
+                        .queue
+                        .enqueue(p, &Task::new(&tenant, &parsed.event, &endpoint.id))
+                        .await?;
+                    replayed += 1;
+                }
+            }
+        }
+    }
+    #[derive(Serialize)]
+    struct Replayed {
+        replayed: usize,
+        truncated: bool,
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Replayed {
+            replayed,
+            truncated,
+        }),
+    )
+        .into_response())
+}

@@ -1,0 +1,262 @@
+//! Layered configuration: embedded defaults (`config.default.toml`), then an
+//! optional file, then `GATEWAY_*` environment variables, then flags. The
+//! result is validated once and shared as `Arc<Config>`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The commented defaults, also the reference for every setting.
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub redis_url: String,
+    pub operator_token: String,
+    pub partitions: u16,
+    pub ingest: IngestConfig,
+    pub delivery: DeliveryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_body_bytes: usize,
+    #[serde(deserialize_with = "duration")]
+    pub idempotency_window: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    #[serde(deserialize_with = "durations")]
+    pub retry_schedule: Vec<Duration>,
+    pub jitter: f64,
+    #[serde(deserialize_with = "duration")]
+    pub max_retry_after: Duration,
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    pub concurrency: usize,
+    #[serde(deserialize_with = "duration")]
+    pub visibility_timeout: Duration,
+    pub allow_private_destinations: bool,
+    #[serde(deserialize_with = "duration")]
+    pub secret_rotation_overlap: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+/// A configuration that could not be read or does not make sense.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file` (if any), then `GATEWAY_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut merged: toml::Table = DEFAULTS
+            .parse()
+            .map_err(|e| ConfigError(format!("embedded defaults: {e}")))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            merge(&mut merged, table);
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("GATEWAY_") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut merged, &path, env_value(&value));
+        }
+        Config::from_table(merged)
+    }
+
+    /// Deserialises and validates a complete table.
+    pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.delivery;
+        let fail = |m: &str| Err(ConfigError(m.to_string()));
+        if self.partitions == 0 || self.partitions > 1024 {
+            return fail("partitions must be between 1 and 1024");
+        }
+        if d.retry_schedule.is_empty() {
+            return fail("delivery.retry_schedule needs at least one entry");
+        }
+        if !(0.0..=1.0).contains(&d.jitter) {
+            return fail("delivery.jitter must be between 0 and 1");
+        }
+        if d.concurrency == 0 {
+            return fail("delivery.concurrency must be at least 1");
+        }
+        if d.default_timeout_ms == 0 || d.default_timeout_ms > d.max_timeout_ms {
+            return fail("delivery.default_timeout_ms must be between 1 and max_timeout_ms");
+        }
+        if d.visibility_timeout <= Duration::from_millis(d.max_timeout_ms) {
+            return fail("delivery.visibility_timeout must be longer than max_timeout_ms");
+        }
+        let schedule: Duration = d.retry_schedule.iter().sum();
+        if self.ingest.retention <= schedule {
+            return fail("ingest.retention must be longer than the whole retry schedule");
+        }
+        if self.ingest.max_body_bytes < 64 {
+            return fail("ingest.max_body_bytes must be at least 64");
+        }
+        Ok(())
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(inner) = entry {
+                set_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// An environment value is read as a TOML value when it is one (`42`,
+/// `true`, `["1s", "2s"]`) and as a plain string otherwise.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Parses `250ms`, `5s`, `5m`, `2h`, `7d` (and `0`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 5s, 250ms, 2h"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "" if n == 0 => 0,
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown unit (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_millis(n * ms))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| parse_duration(t).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(c.delivery.retry_schedule.len(), 8);
+        assert_eq!(c.delivery.retry_schedule[3], Duration::from_secs(1800));
+        assert_eq!(c.ingest.max_body_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn env_overrides_nested_keys_with_typed_values() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("GATEWAY_PARTITIONS", "2"),
+                ("GATEWAY_DELIVERY__RETRY_SCHEDULE", r#"["0s", "100ms"]"#),
+                ("GATEWAY_OPERATOR_TOKEN", "op-secret"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.partitions, 2);
+        assert_eq!(c.delivery.retry_schedule[1], Duration::from_millis(100));
+        assert_eq!(c.operator_token, "op-secret");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let err = Config::load(None, env(&[("GATEWAY_NOPE", "1")])).unwrap_err();
+        assert!(err.0.contains("nope"), "{err}");
+        let err = Config::load(None, env(&[("GATEWAY_DELIVERY__JITTER", "3.0")])).unwrap_err();
+        assert!(err.0.contains("jitter"), "{err}");
+        let err = Config::load(None, env(&[("GATEWAY_INGEST__RETENTION", "\"5x\"")])).unwrap_err();
+        assert!(err.0.contains("unknown unit"), "{err}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("5").is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! A multi-tenant webhook gateway on Redis Streams.
+//!
+//! ```text
+//! producer ─POST /v1/events─▶ api::events ─ingest.lua─▶ gw:{pN}:ingest
+//!                                                        │ group "fanout"
+//!                               fanout (match endpoints) ◀┘
+//!                                 │ fanout.lua: one task per endpoint
+//!                                 ▼
+//!                          gw:{pN}:delivery ─ group "delivery" ─▶ delivery (sign, POST)
+//!                                 ▲                                 │ 2xx: complete.lua
+//!                 move_due.lua    │                                 │ failure: retry.lua
+//!                          gw:{pN}:retry ◀──────────────────────────┘ last: dead letters
+//! ```
+//!
+//! Modules: [`config`] (layered settings), [`api`] (routes), [`queue`]
+//! (streams and scripts), [`store`] (tenants, endpoints, read models),
+//! [`fanout`] and [`delivery`] (the two stages), [`workers`] (their loops),
+//! [`keys`] (the Redis key layout), [`dev`] (`gateway dev`).
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod dev;
+pub mod error;
+pub mod fanout;
+pub mod keys;
+pub mod queue;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use config::Config;
+use delivery::retry::RetryPolicy;
+use delivery::{Deliverer, DeliverySettings};
+use keys::{DELIVERY_GROUP, FANOUT_GROUP, Partitions};
+use queue::{GroupReader, Queue};
+use state::{AppState, KeyCache};
+use store::Store;
+use telemetry::Metrics;
+use workers::Liveness;
+
+/// How often due retries are moved back into the delivery streams.
+const SCHEDULER_TICK: Duration = Duration::from_millis(100);
+/// How often streams are trimmed to the retention window.
+const TRIM_TICK: Duration = Duration::from_secs(60);
+
+/// Connects to Redis with the settings every shared connection uses: a
+/// response timeout well above a slow `appendfsync always` write, and
+/// reconnection when Redis restarts.
+pub async fn connect(url: &str) -> anyhow::Result<(redis::Client, ConnectionManager)> {
+    let client = redis::Client::open(url).with_context(|| format!("invalid Redis URL {url}"))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    let conn = ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .with_context(|| format!("cannot reach Redis at {url}"))?;
+    Ok((client, conn))
+}
+
+/// Runs the gateway on `listener` until `shutdown` fires, then stops
+/// accepting, drains in-flight deliveries (bounded by the shutdown grace)
+/// and returns.
+pub async fn run(
+    config: Arc<Config>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (client, mut conn) = connect(&config.redis_url).await?;
+    report_durability(&mut conn).await;
+
+    let partitions = Partitions::new(config.partitions);
+    let queue = Queue::new(
+        conn.clone(),
+        partitions,
+        config.ingest.retention,
+        config.ingest.idempotency_window,
+    );
+    let store = Store::new(conn.clone(), partitions);
+    let metrics = Metrics::default();
+    let liveness = Liveness::default();
+    let d = &config.delivery;
+    let deliverer = Deliverer::new(
+        queue.clone(),
+        store.clone(),
+        delivery::client::HttpClient::new(d.allow_private_destinations)?,
+        DeliverySettings {
+            policy: RetryPolicy::new(d.retry_schedule.clone(), d.jitter, d.max_retry_after),
+            default_timeout: Duration::from_millis(d.default_timeout_ms),
+            max_timeout: Duration::from_millis(d.max_timeout_ms),
+            concurrency: d.concurrency,
+        },
+        metrics.clone(),
+    );
+    let fanout = Arc::new(fanout::Fanout::new(
+        queue.clone(),
+        store.clone(),
+        metrics.clone(),
+    ));
+    let deliverer_stage = Arc::new(deliverer.clone());
+
+    let consumer = format!("gw-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+    tracing::info!(%consumer, partitions = partitions.count(), "starting workers");
+    let mut loops = tokio::task::JoinSet::new();
+    for p in partitions.all() {
+        let reader = |stream: String, group| {
+            GroupReader::new(
+                client.clone(),
+                stream,
+                group,
+                consumer.clone(),
+                metrics.clone(),
+            )
+        };
+        loops.spawn(workers::run_stage(
+            fanout.clone(),
+            format!("fanout-{p}"),
+            p,
+            reader(keys::ingest_stream(p), FANOUT_GROUP),
+            d.visibility_timeout,
+            liveness.clone(),
+            shutdown.clone(),
+        ));
+        loops.spawn(workers::run_stage(
+            deliverer_stage.clone(),
+            format!("delivery-{p}"),
+            p,
+            reader(keys::delivery_stream(p), DELIVERY_GROUP),
+            d.visibility_timeout,
+            liveness.clone(),
+            shutdown.clone(),
+        ));
+    }
+    {
+        let (queue, metrics) = (queue.clone(), metrics.clone());
+        loops.spawn(workers::run_periodic(
+            "scheduler",
+            SCHEDULER_TICK,
+            liveness.clone(),
+            shutdown.clone(),
+            move || {
+                let (queue, metrics) = (queue.clone(), metrics.clone());
+                async move {
+                    for p in queue.partitions().all() {
+                        loop {
+                            let moved = queue.move_due(p, 500).await?;
+                            metrics.retries_moved.add(moved as u64);
+                            if moved < 500 {
+                                break;
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+            },
+        ));
+    }
+    {
+        let queue = queue.clone();
+        loops.spawn(workers::run_periodic(
+            "trimmer",
+            TRIM_TICK,
+            liveness.clone(),
+            shutdown.clone(),
+            move || {
+                let queue = queue.clone();
+                async move {
+                    for p in queue.partitions().all() {
+                        queue.trim(p).await?;
+                    }
+                    Ok(())
+                }
+            },
+        ));
+    }
+
+    let state = AppState {
+        config: config.clone(),
+        store,
+        queue,
+        metrics,
+        liveness,
+        keys: KeyCache::default(),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("HTTP server failed")?;
+
+    tracing::info!("shutting down: stopping workers and draining deliveries");
+    while loops.join_next().await.is_some() {}
+    deliverer.drain(d.shutdown_grace).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs what a `202` promises with this Redis's persistence settings, and
+/// warns when its eviction policy could drop queue keys.
+async fn report_durability(conn: &mut ConnectionManager) {
+    async fn get(conn: &mut ConnectionManager, name: &str) -> Option<String> {
+        let reply: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(conn)
+            .await
+            .ok()?;
+        reply.into_iter().nth(1)
+    }
+    let appendonly = get(conn, "appendonly").await;
+    let fsync = get(conn, "appendfsync").await;
+    let eviction = get(conn, "maxmemory-policy").await;
+    match (appendonly.as_deref(), fsync.as_deref()) {
+        (Some("yes"), Some("always")) => {
+            tracing::info!(
+                "durability: AOF with appendfsync always; a 202 means the event is on disk"
+            )
+        }
+        (Some("yes"), Some("everysec")) => tracing::warn!(
+            "durability: AOF with appendfsync everysec; a 202 may lose about 1 s of events if Redis's host crashes"
+        ),
+        (Some("yes"), _) => tracing::warn!(
+            "durability: AOF without regular fsync; a 202 may lose recent events if Redis's host crashes"
+        ),
+        (Some(_), _) => tracing::warn!(
+            "durability: AOF is off; a 202 means the event is in Redis's memory only and a Redis restart may lose it"
+        ),
+        (None, _) => tracing::warn!(
+            "durability: could not read Redis's persistence settings (CONFIG GET refused)"
+        ),
+    }
+    if let Some(policy) = eviction
+        && policy != "noeviction"
+    {
+        tracing::warn!(
+            %policy,
+            "Redis may evict keys under memory pressure, including queued events: set maxmemory-policy noeviction"
+        );
+    }
+}

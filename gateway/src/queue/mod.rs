@@ -1,0 +1,418 @@
+//! The queue: a small typed API over Redis Streams and sorted sets.
+//!
+//! Ingest entries and delivery tasks are stream entries with one field, `j`,
+//! holding JSON ([`IngestEntry`], [`Task`]). Every state change that must be
+//! atomic is one Lua script (see `scripts/`), confined to one partition's
+//! hash tag. Key names live in [`crate::keys`].
+
+mod reader;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{self, DELIVERY_GROUP, FANOUT_GROUP, Partitions};
+
+pub(crate) use reader::parse_entries;
+pub use reader::{Entry, GroupReader, create_group};
+
+/// What the fan-out stage reads for one accepted event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestEntry {
+    #[serde(rename = "t")]
+    pub tenant: String,
+    #[serde(rename = "e")]
+    pub event: String,
+    #[serde(rename = "y")]
+    pub event_type: String,
+}
+
+/// One delivery of one event to one endpoint, as queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    #[serde(rename = "t")]
+    pub tenant: String,
+    #[serde(rename = "e")]
+    pub event: String,
+    #[serde(rename = "n")]
+    pub endpoint: String,
+    /// The `webhook-id`: the same for every attempt of this event to this endpoint.
+    #[serde(rename = "m")]
+    pub msg_id: String,
+    /// Attempts already made.
+    #[serde(rename = "a")]
+    pub attempt: u32,
+}
+
+impl Task {
+    pub fn new(tenant: &str, event: &str, endpoint: &str) -> Task {
+        let digest = keys::sha256_hex(format!("{tenant}\0{event}\0{endpoint}").as_bytes());
+        Task {
+            tenant: tenant.to_string(),
+            event: event.to_string(),
+            endpoint: endpoint.to_string(),
+            msg_id: format!("msg_{}", &digest[..32]),
+            attempt: 0,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a task always serialises")
+    }
+}
+
+/// Outcome of storing an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    New(String),
+    Duplicate(String),
+}
+
+/// An event to store, already validated.
+pub struct NewEvent<'a> {
+    pub partition: u16,
+    pub tenant: &'a str,
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub body: &'a str,
+    pub timestamp: &'a str,
+    pub dedup_key: &'a str,
+}
+
+#[derive(Clone)]
+pub struct Queue {
+    conn: ConnectionManager,
+    partitions: Partitions,
+    retention_ms: u64,
+    idempotency_ms: u64,
+    scripts: &'static Scripts,
+}
+
+struct Scripts {
+    ingest: Script,
+    fanout: Script,
+    complete: Script,
+    retry: Script,
+    move_due: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        ingest: Script::new(include_str!("scripts/ingest.lua")),
+        fanout: Script::new(include_str!("scripts/fanout.lua")),
+        complete: Script::new(include_str!("scripts/complete.lua")),
+        retry: Script::new(include_str!("scripts/retry.lua")),
+        move_due: Script::new(include_str!("scripts/move_due.lua")),
+    })
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl Queue {
+    pub fn new(
+        conn: ConnectionManager,
+        partitions: Partitions,
+        retention: std::time::Duration,
+        idempotency: std::time::Duration,
+    ) -> Queue {
+        Queue {
+            conn,
+            partitions,
+            retention_ms: retention.as_millis() as u64,
+            idempotency_ms: idempotency.as_millis() as u64,
+            scripts: scripts(),
+        }
+    }
+
+    pub fn partitions(&self) -> Partitions {
+        self.partitions
+    }
+
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    fn min_id(&self) -> String {
+        now_ms().saturating_sub(self.retention_ms).to_string()
+    }
+
+    /// Stores an event and its idempotency record in one step.
+    pub async fn ingest(&self, event: NewEvent<'_>) -> redis::RedisResult<Stored> {
+        let p = event.partition;
+        let entry = serde_json::to_string(&IngestEntry {
+            tenant: event.tenant.to_string(),
+            event: event.id.to_string(),
+            event_type: event.event_type.to_string(),
+        })
+        .expect("an ingest entry always serialises");
+        let (created, id): (i64, String) = self
+            .scripts
+            .ingest
+            .key(keys::ingest_stream(p))
+            .key(keys::event(p, event.tenant, event.id))
+            .key(keys::idempotency(p, event.tenant, event.dedup_key))
+            .arg(event.tenant)
+            .arg(event.id)
+            .arg(event.event_type)
+            .arg(event.body)
+            .arg(event.timestamp)
+            .arg(self.retention_ms)
+            .arg(self.idempotency_ms)
+            .arg(entry)
+            .arg(self.min_id())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(if created == 1 {
+            Stored::New(id)
+        } else {
+            Stored::Duplicate(id)
+        })
+    }
+
+    /// Replaces an ingest entry by delivery tasks, atomically. Returns how many were added.
+    pub async fn fan_out(
+        &self,
+        p: u16,
+        entry_id: &str,
+        entry: &IngestEntry,
+        tasks: &[Task],
+    ) -> redis::RedisResult<usize> {
+        let mut call = self.scripts.fanout.prepare_invoke();
+        call.key(keys::ingest_stream(p))
+            .key(keys::delivery_stream(p))
+            .key(keys::event(p, &entry.tenant, &entry.event))
+            .arg(FANOUT_GROUP)
+            .arg(entry_id)
+            .arg(Status::pending(0).to_json());
+        for task in tasks {
+            call.arg(keys::status_field(&task.endpoint))
+                .arg(task.to_json());
+        }
+        call.invoke_async(&mut self.conn.clone()).await
+    }
+
+    /// Removes a finished task and records its final status on the event.
+    pub async fn complete(
+        &self,
+        p: u16,
+        entry_id: &str,
+        task: &Task,
+        status: &Status,
+    ) -> redis::RedisResult<bool> {
+        let done: i64 = self
+            .scripts
+            .complete
+            .key(keys::delivery_stream(p))
+            .key(keys::event(p, &task.tenant, &task.event))
+            .arg(DELIVERY_GROUP)
+            .arg(entry_id)
+            .arg(keys::status_field(&task.endpoint))
+            .arg(status.to_json())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Moves a task to the retry set, due at `due_ms`, with its attempt count advanced.
+    pub async fn retry_at(
+        &self,
+        p: u16,
+        entry_id: &str,
+        next: &Task,
+        due_ms: u64,
+        status: &Status,
+    ) -> redis::RedisResult<bool> {
+        let done: i64 = self
+            .scripts
+            .retry
+            .key(keys::delivery_stream(p))
+            .key(keys::retry_set(p))
+            .key(keys::event(p, &next.tenant, &next.event))
+            .arg(DELIVERY_GROUP)
+            .arg(entry_id)
+            .arg(due_ms)
+            .arg(next.to_json())
+            .arg(keys::status_field(&next.endpoint))
+            .arg(status.to_json())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Moves due retries of partition `p` into its delivery stream.
+    pub async fn move_due(&self, p: u16, limit: usize) -> redis::RedisResult<usize> {
+        self.scripts
+            .move_due
+            .key(keys::retry_set(p))
+            .key(keys::delivery_stream(p))
+            .arg(now_ms())
+            .arg(limit)
+            .invoke_async(&mut self.conn.clone())
+            .await
+    }
+
+    /// Queues a fresh task (redelivery, replay) and marks it pending on the event.
+    pub async fn enqueue(&self, p: u16, task: &Task) -> redis::RedisResult<()> {
+        redis::pipe()
+            .atomic()
+            .xadd(keys::delivery_stream(p), "*", &[("j", task.to_json())])
+            .ignore()
+            .hset(
+                keys::event(p, &task.tenant, &task.event),
+                keys::status_field(&task.endpoint),
+                Status::pending(0).to_json(),
+            )
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
+    /// Writes a dead letter for a task that will not be tried again, then
+    /// finishes the task. The dead letter is written first: a crash between
+    /// the two leaves the task pending (tried again), never lost.
+    pub async fn dead_letter(
+        &self,
+        p: u16,
+        entry_id: &str,
+        letter: &DeadLetter,
+        status: &Status,
+    ) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(letter).expect("a dead letter always serialises");
+        let _: String = self
+            .conn
+            .clone()
+            .xadd_options(
+                keys::dead_letters(&letter.task.tenant),
+                "*",
+                &[("j", json)],
+                &redis::streams::StreamAddOptions::default().trim(
+                    redis::streams::StreamTrimStrategy::minid(
+                        redis::streams::StreamTrimmingMode::Approx,
+                        self.min_id(),
+                    ),
+                ),
+            )
+            .await?;
+        self.complete(p, entry_id, &letter.task, status).await?;
+        Ok(())
+    }
+
+    /// Drops stream entries older than the retention window.
+    pub async fn trim(&self, p: u16) -> redis::RedisResult<()> {
+        let min_id = self.min_id();
+        let mut conn = self.conn.clone();
+        for stream in [keys::ingest_stream(p), keys::delivery_stream(p)] {
+            let _: i64 = redis::cmd("XTRIM")
+                .arg(stream)
+                .arg("MINID")
+                .arg("~")
+                .arg(&min_id)
+                .query_async(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The status of one event for one endpoint, kept in the event hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub status: StatusKind,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusKind {
+    Pending,
+    Retrying,
+    Delivered,
+    DeadLettered,
+    Dropped,
+}
+
+impl Status {
+    pub fn pending(attempts: u32) -> Status {
+        Status::new(StatusKind::Pending, attempts)
+    }
+
+    pub fn new(status: StatusKind, attempts: u32) -> Status {
+        Status {
+            status,
+            attempts,
+            last_status_code: None,
+            last_error: None,
+            next_attempt_at: None,
+            updated_at: crate::clock::now_rfc3339(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a status always serialises")
+    }
+}
+
+/// A task that ran out of attempts (or hit a disabled endpoint), with why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub task: Task,
+    pub partition: u16,
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_code: Option<u16>,
+    pub dead_at: String,
+}
+
+impl Queue {
+    /// Ingest entries of partition `p` from stream id `from` (inclusive, or
+    /// exclusive with a `(` prefix), oldest first.
+    pub async fn scan_ingest(
+        &self,
+        p: u16,
+        from: &str,
+        count: usize,
+    ) -> redis::RedisResult<Vec<Entry>> {
+        let value: redis::Value = redis::cmd("XRANGE")
+            .arg(keys::ingest_stream(p))
+            .arg(from)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(parse_entries(value))
+    }
+
+    pub async fn event_exists(
+        &self,
+        p: u16,
+        tenant: &str,
+        event: &str,
+    ) -> redis::RedisResult<bool> {
+        self.conn
+            .clone()
+            .exists(keys::event(p, tenant, event))
+            .await
+    }
+}
+
+impl Queue {
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+    }
+}

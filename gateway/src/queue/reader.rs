@@ -1,0 +1,220 @@
+//! A consumer-group reader for one stream, on a connection of its own: a
+//! blocking `XREADGROUP` stalls every other command sharing a multiplexed
+//! connection, and its response timeout must outlast the `BLOCK`.
+//!
+//! The reader recreates its stream and group when Redis lost them (a restart
+//! without persistence answers `NOGROUP`), logging the loss loudly, and
+//! reconnects with backoff when Redis is unreachable.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+
+use crate::telemetry::Metrics;
+
+/// How long one `XREADGROUP` blocks waiting for entries.
+const BLOCK: Duration = Duration::from_millis(1000);
+
+/// One stream entry: its id and its `j` field.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub json: String,
+}
+
+pub struct GroupReader {
+    client: Client,
+    conn: Option<MultiplexedConnection>,
+    stream: String,
+    group: &'static str,
+    consumer: String,
+    metrics: Metrics,
+}
+
+impl GroupReader {
+    pub fn new(
+        client: Client,
+        stream: String,
+        group: &'static str,
+        consumer: String,
+        metrics: Metrics,
+    ) -> Self {
+        GroupReader {
+            client,
+            conn: None,
+            stream,
+            group,
+            consumer,
+            metrics,
+        }
+    }
+
+    async fn conn(&mut self) -> redis::RedisResult<MultiplexedConnection> {
+        if let Some(conn) = &self.conn {
+            return Ok(conn.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        create_group(&mut conn, &self.stream, self.group).await?;
+        self.conn = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// New entries for this consumer, waiting up to one `BLOCK`; or, with
+    /// `own_pending`, the entries it read before and has not finished.
+    pub async fn read(
+        &mut self,
+        count: usize,
+        own_pending: bool,
+    ) -> redis::RedisResult<Vec<Entry>> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(self.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.stream)
+            .arg(if own_pending { "0" } else { ">" });
+        let reply = self.run(cmd).await?;
+        Ok(match reply {
+            Value::Array(streams) => streams
+                .into_iter()
+                .filter_map(|s| match s {
+                    Value::Array(mut pair) if pair.len() == 2 => Some(pair.remove(1)),
+                    _ => None,
+                })
+                .flat_map(parse_entries)
+                .collect(),
+            Value::Map(streams) => streams
+                .into_iter()
+                .flat_map(|(_, e)| parse_entries(e))
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// Takes over entries other consumers left pending longer than `min_idle`.
+    pub async fn reclaim(
+        &mut self,
+        min_idle: Duration,
+        count: usize,
+    ) -> redis::RedisResult<Vec<Entry>> {
+        let mut cmd = redis::cmd("XAUTOCLAIM");
+        cmd.arg(&self.stream)
+            .arg(self.group)
+            .arg(&self.consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count);
+        match self.run(cmd).await? {
+            Value::Array(mut parts) if parts.len() >= 2 => Ok(parse_entries(parts.remove(1))),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    async fn run(&mut self, cmd: redis::Cmd) -> redis::RedisResult<Value> {
+        let mut conn = self.conn().await?;
+        match cmd.query_async::<Value>(&mut conn).await {
+            Err(e) if is_nogroup(&e) => {
+                self.metrics.redis_data_loss.inc();
+                tracing::error!(
+                    stream = %self.stream,
+                    group = self.group,
+                    "DATA LOSS: Redis no longer has this stream's consumer group (it restarted \
+                     without persistence or was flushed). Events accepted before may be lost. \
+                     Recreating the stream and group."
+                );
+                create_group(&mut conn, &self.stream, self.group).await?;
+                cmd.query_async(&mut conn).await
+            }
+            Err(e) => {
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_timeout()
+                    || e.is_unrecoverable_error()
+                {
+                    self.conn = None;
+                }
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+}
+
+fn is_nogroup(e: &RedisError) -> bool {
+    e.code() == Some("NOGROUP")
+}
+
+/// Creates the group at the start of the stream (so entries added before it
+/// existed are read too), creating the stream if needed. An existing group is fine.
+pub async fn create_group(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+) -> redis::RedisResult<()> {
+    let result: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match result {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// Parses `[[id, [field, value, ...]], ...]`; entries deleted while pending
+/// (`[id, nil]`) are skipped.
+pub(crate) fn parse_entries(value: Value) -> Vec<Entry> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(mut pair) = item else {
+                return None;
+            };
+            if pair.len() != 2 {
+                return None;
+            }
+            let fields = pair.pop()?;
+            let id = text(pair.pop()?)?;
+            let Value::Array(fields) = fields else {
+                return None;
+            };
+            let mut fields = fields.into_iter();
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                if text(name).as_deref() == Some("j") {
+                    return Some(Entry {
+                        id,
+                        json: text(value)?,
+                    });
+                }
+            }
+            None
+        })
+        .collect()
+}
+
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}

@@ -1,0 +1,54 @@
+//! `AppState`: the cheap, cloneable handles every handler draws from.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::queue::Queue;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+use crate::workers::Liveness;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub queue: Queue,
+    pub metrics: Metrics,
+    pub liveness: Liveness,
+    pub keys: KeyCache,
+}
+
+/// How long a resolved API key is trusted without asking Redis again.
+const KEY_TTL: Duration = Duration::from_secs(10);
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// API key hash → tenant id, for a few seconds: ingest is the hot path and
+/// this saves it a round trip.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    // A std mutex: one lookup or insert per request, never held across an await.
+    entries: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+}
+
+impl KeyCache {
+    pub fn get(&self, key_hash: &str) -> Option<String> {
+        let entries = self.entries.lock().expect("key cache poisoned");
+        entries
+            .get(key_hash)
+            .filter(|(_, at)| at.elapsed() < KEY_TTL)
+            .map(|(tenant, _)| tenant.clone())
+    }
+
+    pub fn put(&self, key_hash: String, tenant: String) {
+        let mut entries = self.entries.lock().expect("key cache poisoned");
+        if entries.len() >= KEY_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < KEY_TTL);
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(key_hash, (tenant, Instant::now()));
+    }
+}

@@ -1,0 +1,217 @@
+//! Endpoints (subscriptions): where a tenant's events go, with their signing
+//! secrets. Every change bumps the tenant's endpoint version, which the
+//! fan-out stage checks before using its cached copy.
+
+use std::collections::BTreeMap;
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::{Page, Store, lex_page};
+use crate::delivery::signing::Secret;
+use crate::keys;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// Event types delivered here; empty means all.
+    pub event_types: Vec<String>,
+    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    pub timeout_ms: Option<u64>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The current secret first; older ones while their overlap lasts.
+    pub secrets: Vec<EndpointSecret>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct EndpointSecret {
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for EndpointSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointSecret")
+            .field("secret", &"[redacted]")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+    }
+
+    /// Secrets that sign now: the current one and any still in their overlap.
+    pub fn live_secrets(&self, now_ms: u64) -> Vec<Secret> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at_ms.is_none_or(|at| at > now_ms))
+            .filter_map(|s| Secret::parse(&s.secret))
+            .collect()
+    }
+
+    /// Makes a new current secret; the old one keeps signing until `overlap_ends_ms`.
+    pub fn rotate_secret(&mut self, now_ms: u64, overlap_ends_ms: u64) {
+        self.secrets
+            .retain(|s| s.expires_at_ms.is_none_or(|at| at > now_ms));
+        for old in &mut self.secrets {
+            old.expires_at_ms = Some(
+                old.expires_at_ms
+                    .map_or(overlap_ends_ms, |at| at.min(overlap_ends_ms)),
+            );
+        }
+        self.secrets.insert(
+            0,
+            EndpointSecret {
+                secret: Secret::generate().expose(),
+                expires_at_ms: None,
+            },
+        );
+    }
+}
+
+impl Store {
+    /// Creates or replaces an endpoint.
+    pub async fn put_endpoint(&self, tenant: &str, endpoint: &Endpoint) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(endpoint).expect("an endpoint always serialises");
+        redis::pipe()
+            .atomic()
+            .set(keys::endpoint(tenant, &endpoint.id), json)
+            .ignore()
+            .zadd(keys::endpoints(tenant), &endpoint.id, 0)
+            .ignore()
+            .incr(keys::endpoints_version(tenant), 1)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+    }
+
+    pub async fn endpoint(&self, tenant: &str, id: &str) -> redis::RedisResult<Option<Endpoint>> {
+        let json: Option<String> = self.conn().get(keys::endpoint(tenant, id)).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    pub async fn endpoints(
+        &self,
+        tenant: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> redis::RedisResult<Page<Endpoint>> {
+        let mut conn = self.conn();
+        let (ids, next_cursor) =
+            lex_page(&mut conn, &keys::endpoints(tenant), limit, cursor).await?;
+        Ok(Page {
+            data: self.endpoints_by_id(tenant, &ids).await?,
+            next_cursor,
+        })
+    }
+
+    /// Every endpoint of a tenant, with the endpoint version read before them.
+    pub async fn all_endpoints(&self, tenant: &str) -> redis::RedisResult<(u64, Vec<Endpoint>)> {
+        let version = self.endpoints_version(tenant).await?;
+        let ids: Vec<String> = self.conn().zrange(keys::endpoints(tenant), 0, -1).await?;
+        Ok((version, self.endpoints_by_id(tenant, &ids).await?))
+    }
+
+    pub async fn endpoints_version(&self, tenant: &str) -> redis::RedisResult<u64> {
+        let v: Option<u64> = self.conn().get(keys::endpoints_version(tenant)).await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn endpoints_by_id(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> redis::RedisResult<Vec<Endpoint>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| keys::endpoint(tenant, id)).collect();
+        let jsons: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(jsons
+            .into_iter()
+            .flatten()
+            .filter_map(|j| serde_json::from_str(&j).ok())
+            .collect())
+    }
+
+    /// Deletes an endpoint and its attempt log; its queued tasks are dropped when they come up.
+    pub async fn delete_endpoint(&self, tenant: &str, id: &str) -> redis::RedisResult<bool> {
+        let (removed,): (i64,) = redis::pipe()
+            .atomic()
+            .del(keys::endpoint(tenant, id))
+            .zrem(keys::endpoints(tenant), id)
+            .ignore()
+            .del(keys::attempts(tenant, id))
+            .ignore()
+            .incr(keys::endpoints_version(tenant), 1)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(removed == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            id: "ep_1".into(),
+            url: "https://example.com/hook".into(),
+            description: String::new(),
+            event_types: vec![],
+            disabled: false,
+            disabled_reason: None,
+            headers: BTreeMap::new(),
+            timeout_ms: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            secrets: vec![EndpointSecret {
+                secret: Secret::generate().expose(),
+                expires_at_ms: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_the_overlap_only() {
+        let mut ep = endpoint();
+        let first = ep.live_secrets(0);
+        ep.rotate_secret(1_000, 5_000);
+        let live = ep.live_secrets(1_000);
+        assert_eq!(live.len(), 2);
+        assert_eq!(live[1], first[0]);
+        assert_eq!(ep.live_secrets(5_000).len(), 1);
+        assert_ne!(ep.live_secrets(5_000)[0], first[0]);
+    }
+
+    #[test]
+    fn empty_event_types_subscribe_to_everything() {
+        let mut ep = endpoint();
+        assert!(ep.subscribes_to("a.b"));
+        ep.event_types = vec!["x".into()];
+        assert!(!ep.subscribes_to("a.b"));
+        assert!(ep.subscribes_to("x"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let ep = endpoint();
+        assert!(!format!("{ep:?}").contains("whsec_"));
+    }
+}

@@ -1,0 +1,226 @@
+//! The read side of events: a stored event with its status per endpoint,
+//! the attempt log of an endpoint, and a tenant's dead letters.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::{Page, Store};
+use crate::keys;
+use crate::queue::{DeadLetter, Entry, Status, parse_entries};
+
+/// Attempts kept per endpoint (approximately; older ones are trimmed).
+const ATTEMPTS_KEPT: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub partition: u16,
+    pub id: String,
+    pub event_type: String,
+    pub timestamp: String,
+    /// The delivery body, `{"type", "timestamp", "data"}`.
+    pub body: String,
+    pub statuses: Vec<(String, Status)>,
+}
+
+/// One HTTP attempt of one event to one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    #[serde(default)]
+    pub id: String,
+    pub event_id: String,
+    pub msg_id: String,
+    pub attempt: u32,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub response: String,
+    pub error: Option<String>,
+    pub at: String,
+}
+
+impl Store {
+    /// Finds an event by id: first in the partition its id hashes to, then
+    /// (events posted with an Idempotency-Key live where the key hashes) in the others.
+    pub async fn event(&self, tenant: &str, id: &str) -> redis::RedisResult<Option<StoredEvent>> {
+        let first = self.partitions.of(tenant, id);
+        let order = std::iter::once(first).chain(self.partitions.all().filter(|p| *p != first));
+        let mut conn = self.conn();
+        for p in order {
+            let fields: HashMap<String, String> = conn.hgetall(keys::event(p, tenant, id)).await?;
+            if fields.get("tenant").map(String::as_str) == Some(tenant) {
+                return Ok(Some(stored_event(p, id, fields)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The delivery body of an event, if it is still kept.
+    pub async fn event_body(
+        &self,
+        p: u16,
+        tenant: &str,
+        id: &str,
+    ) -> redis::RedisResult<Option<String>> {
+        self.conn().hget(keys::event(p, tenant, id), "body").await
+    }
+
+    pub async fn record_attempt(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        record: &AttemptRecord,
+    ) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(record).expect("an attempt always serialises");
+        let _: String = self
+            .conn()
+            .xadd_maxlen(
+                keys::attempts(tenant, endpoint),
+                redis::streams::StreamMaxlen::Approx(ATTEMPTS_KEPT),
+                "*",
+                &[("j", json)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn attempts(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> redis::RedisResult<Page<AttemptRecord>> {
+        let page = self
+            .stream_page(&keys::attempts(tenant, endpoint), limit, cursor)
+            .await?;
+        Ok(page_map(page, |entry| {
+            let mut record: AttemptRecord = serde_json::from_str(&entry.json).ok()?;
+            record.id = entry.id;
+            Some(record)
+        }))
+    }
+
+    /// Newest first.
+    pub async fn dead_letters(
+        &self,
+        tenant: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> redis::RedisResult<Page<(String, DeadLetter)>> {
+        let page = self
+            .stream_page(&keys::dead_letters(tenant), limit, cursor)
+            .await?;
+        Ok(page_map(page, |entry| {
+            Some((entry.id, serde_json::from_str(&entry.json).ok()?))
+        }))
+    }
+
+    pub async fn dead_letter(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> redis::RedisResult<Option<DeadLetter>> {
+        if !is_stream_id(id) {
+            return Ok(None);
+        }
+        let value: redis::Value = redis::cmd("XRANGE")
+            .arg(keys::dead_letters(tenant))
+            .arg(id)
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(parse_entries(value)
+            .into_iter()
+            .next()
+            .and_then(|e| serde_json::from_str(&e.json).ok()))
+    }
+
+    pub async fn delete_dead_letter(&self, tenant: &str, id: &str) -> redis::RedisResult<()> {
+        let _: i64 = self.conn().xdel(keys::dead_letters(tenant), &[id]).await?;
+        Ok(())
+    }
+
+    async fn stream_page(
+        &self,
+        key: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> redis::RedisResult<Page<Entry>> {
+        let end = match cursor {
+            Some(c) if is_stream_id(c) => format!("({c}"),
+            _ => "+".to_string(),
+        };
+        let value: redis::Value = redis::cmd("XREVRANGE")
+            .arg(key)
+            .arg(end)
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit + 1)
+            .query_async(&mut self.conn())
+            .await?;
+        let mut data = parse_entries(value);
+        let next_cursor = if data.len() > limit {
+            data.truncate(limit);
+            data.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+}
+
+fn page_map<T>(page: Page<Entry>, f: impl FnMut(Entry) -> Option<T>) -> Page<T> {
+    Page {
+        data: page.data.into_iter().filter_map(f).collect(),
+        next_cursor: page.next_cursor,
+    }
+}
+
+/// `<ms>-<seq>`, the only form of id the stream reads accept from a client.
+pub fn is_stream_id(id: &str) -> bool {
+    let mut parts = id.splitn(2, '-');
+    let ms = parts.next().unwrap_or_default();
+    let seq = parts.next().unwrap_or_default();
+    !ms.is_empty()
+        && !seq.is_empty()
+        && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+        && ms.len() <= 20
+        && seq.len() <= 20
+}
+
+fn stored_event(partition: u16, id: &str, mut fields: HashMap<String, String>) -> StoredEvent {
+    let mut statuses: Vec<(String, Status)> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("s:")?.to_string(),
+                serde_json::from_str(v).ok()?,
+            ))
+        })
+        .collect();
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    StoredEvent {
+        partition,
+        id: id.to_string(),
+        event_type: fields.remove("type").unwrap_or_default(),
+        timestamp: fields.remove("timestamp").unwrap_or_default(),
+        body: fields.remove("body").unwrap_or_default(),
+        statuses,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_are_checked() {
+        assert!(is_stream_id("1700000000000-0"));
+        assert!(!is_stream_id("1700000000000"));
+        assert!(!is_stream_id("+"));
+        assert!(!is_stream_id("-"));
+        assert!(!is_stream_id("1-x"));
+    }
+}

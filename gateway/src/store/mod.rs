@@ -1,0 +1,74 @@
+//! Tenant-owned state in Redis: tenants and their API keys, endpoints, and
+//! the read side of events, attempts and dead letters. Key names live in
+//! [`crate::keys`]; every tenant-owned key carries the tenant id, so one
+//! tenant can never reach another's objects.
+
+mod endpoints;
+mod events;
+mod tenants;
+
+pub use endpoints::{Endpoint, EndpointSecret};
+pub use events::{AttemptRecord, StoredEvent};
+pub use tenants::Tenant;
+
+use redis::aio::ConnectionManager;
+
+use crate::keys::Partitions;
+
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    partitions: Partitions,
+}
+
+impl Store {
+    pub fn new(conn: ConnectionManager, partitions: Partitions) -> Store {
+        Store { conn, partitions }
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}
+
+/// A page of a list: the items and the cursor for the next page, if any.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Ids made here: a prefix and a ULID (sortable by creation time).
+pub fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    )
+}
+
+/// Reads a lex-ordered sorted set page after `cursor`.
+async fn lex_page(
+    conn: &mut ConnectionManager,
+    key: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> redis::RedisResult<(Vec<String>, Option<String>)> {
+    let start = cursor.map_or_else(|| "-".to_string(), |c| format!("({c}"));
+    let mut ids: Vec<String> = redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(start)
+        .arg("+")
+        .arg("BYLEX")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(limit + 1)
+        .query_async(conn)
+        .await?;
+    let next = if ids.len() > limit {
+        ids.truncate(limit);
+        ids.last().cloned()
+    } else {
+        None
+    };
+    Ok((ids, next))
+}

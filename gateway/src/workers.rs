@@ -1,0 +1,142 @@
+//! The background stages and their supervision: per partition, a fan-out
+//! loop and a delivery loop (each with its own blocking reader); one retry
+//! scheduler; one retention trimmer. Each loop beats a heartbeat that
+//! `/readyz` checks, and stops when the shutdown token fires.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::queue::{Entry, GroupReader};
+
+/// A stage loop older than this without a beat is reported dead.
+const STALE: Duration = Duration::from_secs(10);
+
+/// Last beat of every worker loop.
+#[derive(Clone, Default)]
+pub struct Liveness {
+    // A std mutex: held for one map operation, never across an await.
+    beats: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Liveness {
+    pub fn beat(&self, worker: &str) {
+        let mut beats = self.beats.lock().expect("liveness lock poisoned");
+        match beats.get_mut(worker) {
+            Some(at) => *at = Instant::now(),
+            None => {
+                beats.insert(worker.to_string(), Instant::now());
+            }
+        }
+    }
+
+    /// Names of loops that stopped beating; `None` before any loop started.
+    pub fn stale(&self) -> Option<Vec<String>> {
+        let beats = self.beats.lock().expect("liveness lock poisoned");
+        if beats.is_empty() {
+            return None;
+        }
+        Some(
+            beats
+                .iter()
+                .filter(|(_, at)| at.elapsed() > STALE)
+                .map(|(name, _)| name.clone())
+                .collect(),
+        )
+    }
+}
+
+/// What a stage does with the entries its reader returns.
+pub trait Stage: Send + Sync + 'static {
+    /// Handles entries; an error leaves the unhandled ones pending for a re-read.
+    fn handle(
+        &self,
+        p: u16,
+        entries: Vec<Entry>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// How many entries to read now (waits while the stage is saturated).
+    fn capacity(&self) -> impl Future<Output = usize> + Send;
+}
+
+/// Runs one stage loop for one partition until `shutdown`.
+pub async fn run_stage<S: Stage>(
+    stage: Arc<S>,
+    name: String,
+    p: u16,
+    mut reader: GroupReader,
+    visibility: Duration,
+    liveness: Liveness,
+    shutdown: CancellationToken,
+) {
+    let reclaim_every = (visibility / 4).max(Duration::from_millis(250));
+    let mut last_reclaim = Instant::now() - reclaim_every;
+    let mut own_pending = true;
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        liveness.beat(&name);
+        let step = async {
+            if last_reclaim.elapsed() >= reclaim_every {
+                last_reclaim = Instant::now();
+                let claimed = reader.reclaim(visibility, 100).await?;
+                if !claimed.is_empty() {
+                    tracing::info!(worker = %name, count = claimed.len(), "took over entries left pending by a stopped consumer");
+                    stage.handle(p, claimed).await?;
+                }
+            }
+            let count = stage.capacity().await;
+            let entries = reader.read(count, own_pending).await?;
+            if own_pending && entries.len() < count {
+                own_pending = false;
+            }
+            stage.handle(p, entries).await
+        };
+        let result = tokio::select! {
+            r = step => r,
+            () = shutdown.cancelled() => break,
+        };
+        match result {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                own_pending = true;
+                tracing::warn!(worker = %name, error = format!("{e:#}"), "stage step failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Runs `tick` every `every` until `shutdown`, logging failures.
+pub async fn run_periodic<F, Fut>(
+    name: &str,
+    every: Duration,
+    liveness: Liveness,
+    shutdown: CancellationToken,
+    mut tick: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = shutdown.cancelled() => break,
+        }
+        liveness.beat(name);
+        if let Err(e) = tick().await {
+            tracing::warn!(
+                worker = name,
+                error = format!("{e:#}"),
+                "periodic task failed"
+            );
+        }
+    }
+}
