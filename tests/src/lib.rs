@@ -1,1 +1,438 @@
+//! Test harness: a real `redis-server` per test on a free port, the real
+//! gateway binary as a child process, real HTTP receivers, and a Standard
+//! Webhooks verifier written from the specification (independent of the
+//! gateway's signing code).
+//!
+//! Nothing here sleeps and hopes: [`wait_until`] polls a condition with a
+//! bounded timeout.
 
+pub mod receiver;
+pub mod verify;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub use receiver::{Receiver, Recorded, Reply};
+pub use verify::verify_signature;
+
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
+
+/// The gateway CLI built by this package: cargo puts binaries in the
+/// directory above the test executables (`target/<profile>/deps/..`).
+pub fn gateway_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("CARGO_BIN_EXE_gateway-under-test") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    dir.join("gateway-under-test")
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A redis-server child with its own port and data directory.
+pub struct Redis {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    aof: bool,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// Keeps nothing on disk: a restart loses everything.
+    pub fn ephemeral() -> Redis {
+        Redis::start(false)
+    }
+
+    /// AOF with `appendfsync always`: a restart keeps every acknowledged write.
+    pub fn durable() -> Redis {
+        Redis::start(true)
+    }
+
+    fn start(aof: bool) -> Redis {
+        let mut redis = Redis {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("a temp dir"),
+            aof,
+            child: None,
+        };
+        redis.boot();
+        redis
+    }
+
+    fn boot(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.aof {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        self.child = Some(cmd.spawn().expect("redis-server on PATH"));
+        let started = Instant::now();
+        let client = redis::Client::open(self.url()).expect("a redis url");
+        loop {
+            if let Ok(mut c) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no chance to write anything more.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills and starts again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.boot();
+    }
+
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("a redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a redis connection")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Settings a test may change; everything else comes from the defaults.
+#[derive(Clone)]
+pub struct GatewayOptions {
+    pub retry_schedule: Vec<&'static str>,
+    pub visibility_timeout: &'static str,
+    pub max_timeout_ms: u64,
+    pub default_timeout_ms: u64,
+    pub partitions: u16,
+    /// More TOML appended to the config file.
+    pub extra: String,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            retry_schedule: vec!["0s", "200ms", "200ms", "200ms"],
+            visibility_timeout: "3s",
+            max_timeout_ms: 2000,
+            default_timeout_ms: 2000,
+            partitions: 4,
+            extra: String::new(),
+        }
+    }
+}
+
+/// The gateway binary as a child process.
+pub struct Gateway {
+    pub url: String,
+    pub redis_url: String,
+    options: GatewayOptions,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    listen: String,
+}
+
+impl Gateway {
+    pub fn spawn(redis: &Redis) -> Gateway {
+        Gateway::spawn_with(redis, GatewayOptions::default())
+    }
+
+    pub fn spawn_with(redis: &Redis, options: GatewayOptions) -> Gateway {
+        let mut gateway = Gateway {
+            url: String::new(),
+            redis_url: redis.url(),
+            options,
+            dir: tempfile::tempdir().expect("a temp dir"),
+            child: None,
+            listen: "127.0.0.1:0".into(),
+        };
+        gateway.boot();
+        gateway
+    }
+
+    fn config(&self) -> String {
+        let o = &self.options;
+        let schedule: Vec<String> = o
+            .retry_schedule
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect();
+        format!(
+            "listen = \"{listen}\"\nredis_url = \"{redis}\"\noperator_token = \"{OPERATOR_TOKEN}\"\npartitions = {p}\n\
+             [ingest]\nretention = \"1h\"\n\
+             [delivery]\nretry_schedule = [{schedule}]\nvisibility_timeout = \"{vis}\"\n\
+             max_timeout_ms = {max}\ndefault_timeout_ms = {default}\nallow_private_destinations = true\n\
+             shutdown_grace = \"2s\"\n{extra}\n",
+            listen = self.listen,
+            redis = self.redis_url,
+            p = o.partitions,
+            schedule = schedule.join(", "),
+            vis = o.visibility_timeout,
+            max = o.max_timeout_ms,
+            default = o.default_timeout_ms,
+            extra = o.extra,
+        )
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    fn boot(&mut self) {
+        let config = self.dir.path().join("gateway.toml");
+        std::fs::write(&config, self.config()).expect("write the config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open the log");
+        let mut child = Command::new(gateway_binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("GATEWAY_OPERATOR_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start the gateway");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the gateway's first line");
+        let url = line
+            .trim()
+            .strip_prefix("gateway listening on ")
+            .unwrap_or_else(|| panic!("the gateway did not start: {line:?}\n{}", self.logs()))
+            .to_string();
+        // Restarts come back on the same address.
+        self.listen = url.trim_start_matches("http://").to_string();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// Everything the gateway wrote to stderr so far (all runs).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: in-flight work is abandoned mid-way.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills (if running) and starts again on the same address.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.boot();
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(&self.url)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A thin client of the gateway's HTTP API.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// A tenant made through the operator API.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: String,
+    pub key: String,
+}
+
+/// An endpoint made through the tenant API.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub id: String,
+    pub secret: String,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with a bearer token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    /// Sends a JSON body and returns the status and the parsed body (`null` when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.request(method, path, token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Tenant {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/admin/tenants",
+                OPERATOR_TOKEN,
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        Tenant {
+            id: body["id"].as_str().expect("an id").to_string(),
+            key: body["api_key"].as_str().expect("a key").to_string(),
+        }
+    }
+
+    /// Creates an endpoint from `spec` (at least `url`).
+    pub async fn create_endpoint(&self, tenant: &Tenant, spec: Value) -> Endpoint {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/endpoints",
+                &tenant.key,
+                Some(spec),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        Endpoint {
+            id: body["id"].as_str().expect("an id").to_string(),
+            secret: body["secret"].as_str().expect("a secret").to_string(),
+        }
+    }
+
+    /// Posts an event; returns its id (asserting 202).
+    pub async fn post_event(&self, tenant: &Tenant, event: Value) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/events",
+                &tenant.key,
+                Some(event),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().expect("an id").to_string()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+}
