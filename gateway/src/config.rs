@@ -20,6 +20,7 @@ pub struct Config {
     pub partitions: u16,
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
+    pub plugins: PluginConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +51,25 @@ pub struct DeliveryConfig {
     pub secret_rotation_overlap: Duration,
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+}
+
+/// Settings of the plugin host (`crate::plugins`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub concurrency: u32,
+    pub cpu_ms: u64,
+    pub deadline_ms: u64,
+    pub memory_bytes: u64,
+    pub max_memory_bytes: u64,
+    pub max_output_bytes: usize,
+    pub max_log_lines: u32,
+    pub max_log_bytes: usize,
+    pub compile_concurrency: u32,
+    #[serde(deserialize_with = "duration")]
+    pub compile_timeout: Duration,
+    pub cache_entries: usize,
+    pub max_upload_bytes: usize,
 }
 
 /// A configuration that could not be read or does not make sense.
@@ -120,6 +140,38 @@ impl Config {
         }
         if self.ingest.max_body_bytes < 64 {
             return fail("ingest.max_body_bytes must be at least 64");
+        }
+        self.plugins.validate()
+    }
+}
+
+impl PluginConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |m: &str| Err(ConfigError(format!("plugins.{m}")));
+        if !(1..=1024).contains(&self.concurrency) {
+            return fail("concurrency must be between 1 and 1024");
+        }
+        if self.cpu_ms == 0 || self.deadline_ms == 0 {
+            return fail("cpu_ms and deadline_ms must be at least 1");
+        }
+        // A Rust guest starts with 17 pages (1.06 MiB), most of it its stack.
+        if self.memory_bytes < 2 << 20 || self.memory_bytes > self.max_memory_bytes {
+            return fail("memory_bytes must be between 2 MiB and max_memory_bytes");
+        }
+        if self.max_memory_bytes > 4 << 30 {
+            return fail("max_memory_bytes must be at most 4 GiB");
+        }
+        if self.max_output_bytes < 1024 {
+            return fail("max_output_bytes must be at least 1024");
+        }
+        if self.compile_concurrency == 0 || self.compile_timeout.is_zero() {
+            return fail("compile_concurrency and compile_timeout must be above 0");
+        }
+        if self.cache_entries == 0 {
+            return fail("cache_entries must be at least 1");
+        }
+        if self.max_upload_bytes < 1024 {
+            return fail("max_upload_bytes must be at least 1024");
         }
         Ok(())
     }
@@ -219,6 +271,8 @@ mod tests {
         assert_eq!(c.delivery.retry_schedule.len(), 8);
         assert_eq!(c.delivery.retry_schedule[3], Duration::from_secs(1800));
         assert_eq!(c.ingest.max_body_bytes, 1 << 20);
+        assert_eq!(c.plugins.max_upload_bytes, 8 << 20);
+        assert_eq!(c.plugins.compile_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -246,6 +300,9 @@ mod tests {
         assert!(err.0.contains("jitter"), "{err}");
         let err = Config::load(None, env(&[("GATEWAY_INGEST__RETENTION", "\"5x\"")])).unwrap_err();
         assert!(err.0.contains("unknown unit"), "{err}");
+        let err =
+            Config::load(None, env(&[("GATEWAY_PLUGINS__MEMORY_BYTES", "1024")])).unwrap_err();
+        assert!(err.0.contains("plugins.memory_bytes"), "{err}");
     }
 
     #[test]

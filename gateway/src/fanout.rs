@@ -1,50 +1,75 @@
 //! The fan-out stage: reads accepted events from a partition's ingest
-//! stream, matches them against the tenant's endpoints, and replaces each
-//! ingest entry by one delivery task per subscribed endpoint (one Lua
-//! script: tasks added and entry acknowledged together).
+//! stream, matches them against the tenant's endpoints, runs each
+//! endpoint's plugin chain, and replaces the ingest entry by what was
+//! decided per endpoint (one Lua script: tasks and statuses written and the
+//! entry acknowledged together).
+//!
+//! Entries are handled concurrently (bounded by `FANOUT_CONCURRENCY` per
+//! process), so one slow plugin never holds up the events behind it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
-use crate::queue::{Entry, IngestEntry, Queue, Task};
+use crate::chain::{Chain, Outcome};
+use crate::clock;
+use crate::queue::{DeadLetter, DeadStage, Decision, Entry, IngestEntry, Queue, Status, StatusKind, Task};
 use crate::store::{Endpoint, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
 
-/// Entries read per step.
-const BATCH: usize = 128;
+/// Entries under way at once in this process.
+const FANOUT_CONCURRENCY: usize = 64;
 
 /// A tenant's endpoints and the endpoint version they were read at.
 type Versioned = (u64, Arc<Vec<Endpoint>>);
 
+#[derive(Clone)]
 pub struct Fanout {
+    inner: Arc<Inner>,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+}
+
+struct Inner {
     queue: Queue,
     store: Store,
+    chain: Chain,
     metrics: Metrics,
     // A std mutex: one lookup or insert per tenant per batch, never held across an await.
     cache: Mutex<HashMap<String, Versioned>>,
 }
 
 impl Fanout {
-    pub fn new(queue: Queue, store: Store, metrics: Metrics) -> Self {
+    pub fn new(queue: Queue, store: Store, chain: Chain, metrics: Metrics) -> Self {
         Fanout {
-            queue,
-            store,
-            metrics,
-            cache: Mutex::new(HashMap::new()),
+            inner: Arc::new(Inner {
+                queue,
+                store,
+                chain,
+                metrics,
+                cache: Mutex::new(HashMap::new()),
+            }),
+            permits: Arc::new(Semaphore::new(FANOUT_CONCURRENCY)),
+            tracker: TaskTracker::new(),
         }
     }
 
+    /// Waits for entries under way (their plugin calls are bounded by their deadlines).
+    pub async fn drain(&self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Inner {
     /// The tenant's endpoints, from the cache while its version is current.
     async fn endpoints(&self, tenant: &str) -> anyhow::Result<Arc<Vec<Endpoint>>> {
         let version = self.store.endpoints_version(tenant).await?;
-        if let Some((v, eps)) = self
-            .cache
-            .lock()
-            .expect("fan-out cache poisoned")
-            .get(tenant)
+        if let Some((v, eps)) = self.cache.lock().expect("fan-out cache poisoned").get(tenant)
             && *v == version
         {
             return Ok(eps.clone());
@@ -57,15 +82,67 @@ impl Fanout {
             .insert(tenant.to_string(), (version, eps.clone()));
         Ok(eps)
     }
-}
 
-/// Delivery tasks for one event: one per enabled endpoint subscribed to its type.
-pub fn tasks_for(entry: &IngestEntry, endpoints: &[Endpoint]) -> Vec<Task> {
-    endpoints
-        .iter()
-        .filter(|ep| !ep.disabled && ep.subscribes_to(&entry.event_type))
-        .map(|ep| Task::new(&entry.tenant, &entry.event, &ep.id))
-        .collect()
+    async fn fan_out(&self, p: u16, entry_id: &str, entry: &IngestEntry, endpoints: &[Endpoint]) -> anyhow::Result<()> {
+        let targets: Vec<&Endpoint> = endpoints
+            .iter()
+            .filter(|ep| !ep.disabled && ep.subscribes_to(&entry.event_type))
+            .collect();
+        let needs_body = targets.iter().any(|ep| !ep.plugins.is_empty());
+        let body = match needs_body {
+            true => self.store.event_body(p, &entry.tenant, &entry.event).await?,
+            false => None,
+        };
+        let mut decisions = Vec::with_capacity(targets.len());
+        for endpoint in targets {
+            let task = Task::new(&entry.tenant, &entry.event, &endpoint.id);
+            let outcome = match &body {
+                Some(body) => self.chain.run(&entry.tenant, endpoint, &entry.event, body).await?,
+                None => Outcome::Deliver { body: None, skipped: None },
+            };
+            decisions.push(self.decide(p, task, outcome).await?);
+        }
+        let added = self
+            .queue
+            .fan_out(p, entry_id, entry, &decisions)
+            .await
+            .with_context(|| format!("fanning out event {}", entry.event))?;
+        self.metrics.tasks_fanned_out.add(added as u64);
+        Ok(())
+    }
+
+    /// Turns a chain outcome into a decision; a failure is dead-lettered
+    /// first (a crash before the entry is acknowledged repeats it: a
+    /// duplicate dead letter, never a lost one).
+    async fn decide(&self, p: u16, mut task: Task, outcome: Outcome) -> anyhow::Result<Decision> {
+        Ok(match outcome {
+            Outcome::Deliver { body, skipped } => {
+                task.body = body;
+                Decision::Deliver { task, note: skipped }
+            }
+            Outcome::Dropped(reason) => {
+                self.metrics.events_dropped_by_plugins.inc();
+                let mut status = Status::new(StatusKind::Dropped, 0);
+                status.last_error = Some(reason);
+                Decision::Settled { endpoint: task.endpoint, status }
+            }
+            Outcome::Failed(reason) => {
+                let mut status = Status::new(StatusKind::DeadLettered, 0);
+                status.last_error = Some(reason.clone());
+                let letter = DeadLetter {
+                    task: task.clone(),
+                    partition: p,
+                    stage: DeadStage::Plugin,
+                    error: reason,
+                    last_status_code: None,
+                    dead_at: clock::now_rfc3339(),
+                };
+                self.queue.write_dead_letter(&letter).await?;
+                self.metrics.deliveries_dead_lettered.inc();
+                Decision::Settled { endpoint: task.endpoint, status }
+            }
+        })
+    }
 }
 
 impl Stage for Fanout {
@@ -76,40 +153,35 @@ impl Stage for Fanout {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(partition = p, entry = %entry.id, error = %e, "unreadable ingest entry; skipping it");
-                    self.queue
-                        .fan_out(p, &entry.id, &unknown_entry(), &[])
-                        .await?;
+                    let unknown = IngestEntry { tenant: String::new(), event: String::new(), event_type: String::new() };
+                    self.inner.queue.fan_out(p, &entry.id, &unknown, &[]).await?;
                     continue;
                 }
             };
             let endpoints = match by_tenant.get(&parsed.tenant) {
                 Some(eps) => eps.clone(),
                 None => {
-                    let eps = self.endpoints(&parsed.tenant).await?;
+                    let eps = self.inner.endpoints(&parsed.tenant).await?;
                     by_tenant.insert(parsed.tenant.clone(), eps.clone());
                     eps
                 }
             };
-            let tasks = tasks_for(&parsed, &endpoints);
-            let added = self
-                .queue
-                .fan_out(p, &entry.id, &parsed, &tasks)
-                .await
-                .with_context(|| format!("fanning out event {}", parsed.event))?;
-            self.metrics.tasks_fanned_out.add(added as u64);
+            let permit = self.permits.clone().acquire_owned().await.context("fan-out permits closed")?;
+            let inner = self.inner.clone();
+            self.tracker.spawn(async move {
+                let _permit = permit;
+                if let Err(e) = inner.fan_out(p, &entry.id, &parsed, &endpoints).await {
+                    tracing::warn!(partition = p, entry = %entry.id, error = format!("{e:#}"),
+                        "could not fan out an event; it stays pending and will be taken over");
+                }
+            });
         }
         Ok(())
     }
 
     async fn capacity(&self) -> usize {
-        BATCH
-    }
-}
-
-fn unknown_entry() -> IngestEntry {
-    IngestEntry {
-        tenant: String::new(),
-        event: String::new(),
-        event_type: String::new(),
+        // Wait for room before reading more, so read entries never sit waiting.
+        drop(self.permits.acquire().await);
+        self.permits.available_permits().clamp(1, 128)
     }
 }

@@ -16,6 +16,10 @@
 //! | `gw:{t.<tenant>}:ep:<id>` | string | an endpoint (JSON, with its secrets) |
 //! | `gw:{t.<tenant>}:ep:<id>:attempts` | stream | the endpoint's delivery attempts |
 //! | `gw:{t.<tenant>}:dead` | stream | the tenant's dead letters |
+//! | `gw:{t.<tenant>}:plugins` | sorted set | the tenant's plugin names (score 0, lex order) |
+//! | `gw:{t.<tenant>}:plugin:<name>` | string | a plugin's record and versions (JSON) |
+//! | `gw:{t.<tenant>}:wasm:<sha256>` | string | a component's bytes |
+//! | `gw:{t.<tenant>}:limits` | string | the operator's overrides for the tenant (JSON) |
 //! | `gw:tenants` | sorted set | every tenant id (score 0, listed by lex order) |
 //! | `gw:apikey:<sha256(key)>` | string | the tenant id owning an API key |
 //!
@@ -102,6 +106,22 @@ pub fn attempts(tenant: &str, endpoint: &str) -> String {
 
 pub fn dead_letters(tenant: &str) -> String {
     format!("gw:{{t.{tenant}}}:dead")
+}
+
+pub fn plugins(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:plugins")
+}
+
+pub fn plugin(tenant: &str, name: &str) -> String {
+    format!("gw:{{t.{tenant}}}:plugin:{name}")
+}
+
+pub fn plugin_bytes(tenant: &str, sha256: &str) -> String {
+    format!("gw:{{t.{tenant}}}:wasm:{sha256}")
+}
+
+pub fn limits(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:limits")
 }
 
 pub fn api_key(key_hash: &str) -> String {

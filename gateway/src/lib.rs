@@ -3,7 +3,7 @@
 //! ```text
 //! producer ─POST /v1/events─▶ api::events ─ingest.lua─▶ gw:{pN}:ingest
 //!                                                        │ group "fanout"
-//!                               fanout (match endpoints) ◀┘
+//!            fanout (match endpoints, run plugins) ◀┘
 //!                                 │ fanout.lua: one task per endpoint
 //!                                 ▼
 //!                          gw:{pN}:delivery ─ group "delivery" ─▶ delivery (sign, POST)
@@ -15,9 +15,11 @@
 //! Modules: [`config`] (layered settings), [`api`] (routes), [`queue`]
 //! (streams and scripts), [`store`] (tenants, endpoints, read models),
 //! [`fanout`] and [`delivery`] (the two stages), [`workers`] (their loops),
+//! [`plugins`] (the wasmtime host) and [`chain`] (an endpoint's plugin chain),
 //! [`keys`] (the Redis key layout), [`dev`] (`gateway dev`).
 
 pub mod api;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -26,6 +28,7 @@ pub mod dev;
 pub mod error;
 pub mod fanout;
 pub mod keys;
+pub mod plugins;
 pub mod queue;
 pub mod state;
 pub mod store;
@@ -105,11 +108,13 @@ pub async fn run(
         },
         metrics.clone(),
     );
-    let fanout = Arc::new(fanout::Fanout::new(
-        queue.clone(),
+    let chain = chain::Chain::new(
+        plugins::PluginHost::new(&config.plugins)?,
         store.clone(),
         metrics.clone(),
-    ));
+    );
+    let fanout = fanout::Fanout::new(queue.clone(), store.clone(), chain.clone(), metrics.clone());
+    let fanout_stage = Arc::new(fanout.clone());
     let deliverer_stage = Arc::new(deliverer.clone());
 
     let consumer = format!("gw-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
@@ -126,7 +131,7 @@ pub async fn run(
             )
         };
         loops.spawn(workers::run_stage(
-            fanout.clone(),
+            fanout_stage.clone(),
             format!("fanout-{p}"),
             p,
             reader(keys::ingest_stream(p), FANOUT_GROUP),
@@ -194,6 +199,7 @@ pub async fn run(
         metrics,
         liveness,
         keys: KeyCache::default(),
+        chain,
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
@@ -204,6 +210,7 @@ pub async fn run(
 
     tracing::info!("shutting down: stopping workers and draining deliveries");
     while loops.join_next().await.is_some() {}
+    fanout.drain().await;
     deliverer.drain(d.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())

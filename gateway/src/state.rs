@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::chain::Chain;
 use crate::config::Config;
 use crate::queue::Queue;
 use crate::store::Store;
@@ -18,6 +19,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub liveness: Liveness,
     pub keys: KeyCache,
+    pub chain: Chain,
 }
 
 /// How long a resolved API key is trusted without asking Redis again.

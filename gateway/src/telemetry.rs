@@ -61,12 +61,15 @@ pub struct Metrics {
     pub retries_moved: Counter,
     pub tasks_reclaimed: Counter,
     pub redis_data_loss: Counter,
+    pub plugin_calls: Counter,
+    pub plugin_failures: Counter,
+    pub events_dropped_by_plugins: Counter,
     pub deliveries_in_flight: Gauge,
 }
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 12] = [
+        let counters: [(&str, &str, &Counter); 15] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -126,6 +129,21 @@ impl Metrics {
                 "gateway_redis_data_loss_total",
                 "Times a stream's consumer group was found missing and recreated.",
                 &self.redis_data_loss,
+            ),
+            (
+                "gateway_plugin_calls_total",
+                "Plugin calls made by fan-out and redelivery.",
+                &self.plugin_calls,
+            ),
+            (
+                "gateway_plugin_failures_total",
+                "Plugin calls that trapped, ran out of budget or returned an error.",
+                &self.plugin_failures,
+            ),
+            (
+                "gateway_events_dropped_by_plugins_total",
+                "Deliveries not made because a plugin chain dropped the event.",
+                &self.events_dropped_by_plugins,
             ),
         ];
         let mut out = String::new();

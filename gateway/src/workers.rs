@@ -51,7 +51,8 @@ impl Liveness {
 
 /// What a stage does with the entries its reader returns.
 pub trait Stage: Send + Sync + 'static {
-    /// Handles entries; an error leaves the unhandled ones pending for a re-read.
+    /// Handles entries. Entries it could not finish stay pending and are
+    /// taken over (`XAUTOCLAIM`) after the visibility timeout.
     fn handle(
         &self,
         p: u16,
@@ -73,7 +74,6 @@ pub async fn run_stage<S: Stage>(
 ) {
     let reclaim_every = (visibility / 4).max(Duration::from_millis(250));
     let mut last_reclaim = Instant::now() - reclaim_every;
-    let mut own_pending = true;
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         liveness.beat(&name);
@@ -87,10 +87,7 @@ pub async fn run_stage<S: Stage>(
                 }
             }
             let count = stage.capacity().await;
-            let entries = reader.read(count, own_pending).await?;
-            if own_pending && entries.len() < count {
-                own_pending = false;
-            }
+            let entries = reader.read(count).await?;
             stage.handle(p, entries).await
         };
         let result = tokio::select! {
@@ -100,7 +97,6 @@ pub async fn run_stage<S: Stage>(
         match result {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
-                own_pending = true;
                 tracing::warn!(worker = %name, error = format!("{e:#}"), "stage step failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}

@@ -6,6 +6,7 @@
 //! Nothing here sleeps and hopes: [`wait_until`] polls a condition with a
 //! bounded timeout.
 
+pub mod plugins;
 pub mod receiver;
 pub mod verify;
 

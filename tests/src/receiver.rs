@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,8 +67,29 @@ impl Recorded {
 #[derive(Default)]
 struct Inner {
     requests: Mutex<Vec<Recorded>>,
+    /// Requests whose reply was produced (the delay ran out with the client
+    /// still connected); a request whose client went away first is not here.
+    answered: Mutex<Vec<Recorded>>,
+    /// Requests being answered right now (inside their delay).
+    in_flight: AtomicUsize,
     script: Mutex<VecDeque<Reply>>,
     default: Mutex<Option<Reply>>,
+}
+
+/// Counts a request in flight until it is answered or abandoned.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone)]
@@ -115,6 +137,17 @@ impl Receiver {
         self.inner.requests.lock().unwrap().len()
     }
 
+    /// Requests the receiver finished answering: the client waited for the
+    /// reply (its connection was still open when the delay ran out).
+    pub fn answered(&self) -> Vec<Recorded> {
+        self.inner.answered.lock().unwrap().clone()
+    }
+
+    /// Requests being answered right now (their client is waiting).
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Waits until at least `n` requests arrived; returns them.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Recorded> {
         let what = format!("{n} requests at {}", self.addr);
@@ -149,15 +182,22 @@ async fn record(
             )
         })
         .collect();
-    inner.requests.lock().unwrap().push(Recorded {
+    let recorded = Recorded {
         path: uri.path().to_string(),
         headers,
         body: body.to_vec(),
         at,
-    });
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
+    };
+    inner.requests.lock().unwrap().push(recorded.clone());
+    {
+        // The server drops this future when the client disconnects, so an
+        // abandoned request leaves the count without being answered.
+        let _in_flight = InFlight::enter(&inner.in_flight);
+        if !reply.delay.is_zero() {
+            tokio::time::sleep(reply.delay).await;
+        }
     }
+    inner.answered.lock().unwrap().push(recorded);
     let status = StatusCode::from_u16(reply.status).expect("a valid status");
     match reply.retry_after {
         Some(value) => (status, [("retry-after", value)], "scripted").into_response(),

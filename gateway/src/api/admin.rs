@@ -1,4 +1,5 @@
-//! Operator routes: tenants.
+//! Operator routes: tenants, and their limits (plugin budgets), which
+//! take effect on the next plugin call, on every instance, without a restart.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::{Json, Operator, PageQuery, Query};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::Tenant;
+use crate::error::FieldError;
+use crate::store::{Tenant, TenantLimits};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,4 +66,88 @@ pub async fn get_tenant(
         .await?
         .ok_or(ApiError::NotFound("tenant"))?;
     Ok(axum::Json(tenant).into_response())
+}
+
+/// A `PUT` of limits: fields left out keep their value, `null` goes back to the default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsPatch {
+    #[serde(default, deserialize_with = "present")]
+    plugin_cpu_ms: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    plugin_deadline_ms: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    plugin_memory_bytes: Option<Option<u64>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
+#[derive(Serialize)]
+struct LimitsOut {
+    /// What the tenant's plugin calls get now.
+    plugin_cpu_ms: u64,
+    plugin_deadline_ms: u64,
+    plugin_memory_bytes: u64,
+    /// The operator's overrides (`null`: the configured default).
+    overrides: TenantLimits,
+}
+
+fn limits_out(state: &AppState, overrides: TenantLimits) -> LimitsOut {
+    let budget = crate::chain::budget(state.chain.host().default_budget(), &overrides);
+    LimitsOut {
+        plugin_cpu_ms: budget.cpu_ms,
+        plugin_deadline_ms: budget.deadline_ms,
+        plugin_memory_bytes: budget.memory_bytes,
+        overrides,
+    }
+}
+
+async fn known_tenant(state: &AppState, id: &str) -> ApiResult<()> {
+    state.store.tenant(id).await?.map(drop).ok_or(ApiError::NotFound("tenant"))
+}
+
+pub async fn get_limits(State(state): State<AppState>, _: Operator, Path(id): Path<String>) -> ApiResult<Response> {
+    known_tenant(&state, &id).await?;
+    let overrides = state.store.limits(&id).await?;
+    Ok(axum::Json(limits_out(&state, overrides)).into_response())
+}
+
+pub async fn put_limits(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    Json(patch): Json<LimitsPatch>,
+) -> ApiResult<Response> {
+    known_tenant(&state, &id).await?;
+    let mut limits = state.store.limits(&id).await?;
+    let plugins = &state.config.plugins;
+    let mut errors = Vec::new();
+    let mut apply = |field: &mut Option<u64>, value: Option<Option<u64>>, name: &str, range: std::ops::RangeInclusive<u64>| {
+        if let Some(value) = value {
+            if let Some(v) = value
+                && !range.contains(&v)
+            {
+                errors.push(FieldError::new(
+                    format!("/{name}"),
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
+            *field = value;
+        }
+    };
+    apply(&mut limits.plugin_cpu_ms, patch.plugin_cpu_ms, "plugin_cpu_ms", 1..=60_000);
+    apply(&mut limits.plugin_deadline_ms, patch.plugin_deadline_ms, "plugin_deadline_ms", 1..=60_000);
+    apply(
+        &mut limits.plugin_memory_bytes,
+        patch.plugin_memory_bytes,
+        "plugin_memory_bytes",
+        (2 << 20)..=plugins.max_memory_bytes,
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    state.store.put_limits(&id, &limits).await?;
+    Ok(axum::Json(limits_out(&state, limits)).into_response())
 }

@@ -1,5 +1,6 @@
 //! Dead letters: list them, and redeliver one (a fresh task with a full
-//! retry schedule; the dead letter is removed once the task is queued).
+//! retry schedule; the dead letter is removed once the task is queued). A
+//! letter from a failed plugin chain runs the chain again first.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,7 +9,8 @@ use serde::Serialize;
 
 use super::{PageQuery, Query, TenantId};
 use crate::error::{ApiError, ApiResult};
-use crate::queue::{DeadLetter, Task};
+use crate::chain::Outcome;
+use crate::queue::{DeadLetter, DeadStage, Task};
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -17,6 +19,7 @@ struct DeadLetterOut<'a> {
     event_id: &'a str,
     endpoint_id: &'a str,
     msg_id: &'a str,
+    stage: DeadStage,
     attempts: u32,
     error: &'a str,
     last_status_code: Option<u16>,
@@ -30,6 +33,7 @@ impl<'a> DeadLetterOut<'a> {
             event_id: &letter.task.event,
             endpoint_id: &letter.task.endpoint,
             msg_id: &letter.task.msg_id,
+            stage: letter.stage,
             attempts: letter.task.attempt,
             error: &letter.error,
             last_status_code: letter.last_status_code,
@@ -93,11 +97,27 @@ pub async fn redeliver(
             "the event is past its retention window".into(),
         ));
     }
-    // Queue first, then remove: a crash in between leaves a duplicate, never a loss.
-    let task = Task {
+    let mut task = Task {
         attempt: 0,
         ..letter.task.clone()
     };
+    if letter.stage == DeadStage::Plugin {
+        // The chain failed at fan-out: run it again (the plugin may be fixed now).
+        let body = state
+            .store
+            .event_body(letter.partition, &tenant, &task.event)
+            .await?
+            .ok_or_else(|| ApiError::Conflict("the event is past its retention window".into()))?;
+        match state.chain.run(&tenant, &endpoint, &task.event, &body).await? {
+            Outcome::Deliver { body, .. } => task.body = body,
+            Outcome::Dropped(reason) | Outcome::Failed(reason) => {
+                return Err(ApiError::Conflict(format!(
+                    "the plugin chain still does not deliver it: {reason}"
+                )));
+            }
+        }
+    }
+    // Queue first, then remove: a crash in between leaves a duplicate, never a loss.
     state.queue.enqueue(letter.partition, &task).await?;
     state.store.delete_dead_letter(&tenant, &id).await?;
     #[derive(Serialize)]

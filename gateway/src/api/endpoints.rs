@@ -12,7 +12,7 @@ use super::{Json, PageQuery, Query, TenantId, validate};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::queue::{IngestEntry, Task, now_ms};
 use crate::state::AppState;
-use crate::store::{Endpoint, EndpointSecret, Page, new_id};
+use crate::store::{Endpoint, EndpointSecret, OnPluginError, Page, PluginRef, new_id};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +29,10 @@ pub struct EndpointIn {
     timeout_ms: Option<u64>,
     /// A `whsec_...` secret to use instead of a generated one.
     secret: Option<String>,
+    #[serde(default)]
+    plugins: Vec<PluginRef>,
+    #[serde(default)]
+    on_plugin_error: OnPluginError,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +46,8 @@ pub struct EndpointPatch {
     /// `null` goes back to the default timeout.
     #[serde(default, deserialize_with = "present")]
     timeout_ms: Option<Option<u64>>,
+    plugins: Option<Vec<PluginRef>>,
+    on_plugin_error: Option<OnPluginError>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
@@ -63,6 +69,8 @@ pub struct EndpointOut<'a> {
     disabled_reason: Option<&'a str>,
     headers: &'a BTreeMap<String, String>,
     timeout_ms: Option<u64>,
+    plugins: &'a [PluginRef],
+    on_plugin_error: OnPluginError,
     created_at: &'a str,
     updated_at: &'a str,
 }
@@ -78,6 +86,8 @@ impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
             disabled_reason: e.disabled_reason.as_deref(),
             headers: &e.headers,
             timeout_ms: e.timeout_ms,
+            plugins: &e.plugins,
+            on_plugin_error: e.on_plugin_error,
             created_at: &e.created_at,
             updated_at: &e.updated_at,
         }
@@ -118,6 +128,27 @@ fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldErr
     }
 }
 
+/// Longest plugin chain an endpoint may have.
+const MAX_CHAIN: usize = 8;
+
+/// Every plugin in the chain exists (and the version, when one is pinned).
+async fn check_plugins(state: &AppState, tenant: &str, endpoint: &Endpoint, errors: &mut Vec<FieldError>) -> ApiResult<()> {
+    if endpoint.plugins.len() > MAX_CHAIN {
+        errors.push(FieldError::new("/plugins", format!("may hold at most {MAX_CHAIN} plugins")));
+        return Ok(());
+    }
+    for (i, link) in endpoint.plugins.iter().enumerate() {
+        match state.store.plugin(tenant, &link.name).await? {
+            None => errors.push(FieldError::new(format!("/plugins/{i}/name"), "no such plugin")),
+            Some(p) if p.version(link.version).is_none() => {
+                errors.push(FieldError::new(format!("/plugins/{i}/version"), "no such version of this plugin"))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<Endpoint> {
     state
         .store
@@ -153,6 +184,8 @@ pub async fn create(
         disabled_reason: None,
         headers: input.headers,
         timeout_ms: input.timeout_ms,
+        plugins: input.plugins,
+        on_plugin_error: input.on_plugin_error,
         created_at: now.clone(),
         updated_at: now,
         secrets: vec![EndpointSecret {
@@ -161,6 +194,7 @@ pub async fn create(
         }],
     };
     check_fields(&state, &endpoint, &mut errors);
+    check_plugins(&state, &tenant, &endpoint, &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
@@ -226,8 +260,15 @@ pub async fn update(
     if let Some(timeout) = patch.timeout_ms {
         endpoint.timeout_ms = timeout;
     }
+    if let Some(plugins) = patch.plugins {
+        endpoint.plugins = plugins;
+    }
+    if let Some(policy) = patch.on_plugin_error {
+        endpoint.on_plugin_error = policy;
+    }
     let mut errors = Vec::new();
     check_fields(&state, &endpoint, &mut errors);
+    check_plugins(&state, &tenant, &endpoint, &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }

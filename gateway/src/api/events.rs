@@ -15,7 +15,7 @@ use super::{Json, TenantId, validate};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::queue::{NewEvent, Status, Stored};
 use crate::state::AppState;
-use crate::store::new_id;
+use crate::store::{delivery_body, new_id};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,18 +119,6 @@ pub async fn ingest(
     Ok(response)
 }
 
-/// The body every endpoint receives: `{"type", "timestamp", "data"}`, with
-/// the producer's `data` bytes kept as sent.
-pub fn delivery_body(event_type: &str, timestamp: &str, data: &str) -> String {
-    let quote = |s: &str| serde_json::to_string(s).expect("a string always serialises");
-    format!(
-        "{{\"type\":{},\"timestamp\":{},\"data\":{}}}",
-        quote(event_type),
-        quote(timestamp),
-        data
-    )
-}
-
 #[derive(Serialize)]
 struct EventOut<'a> {
     id: &'a str,
@@ -182,20 +170,4 @@ pub async fn get_event(
             .collect(),
     };
     Ok(axum::Json(out).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delivery_body_keeps_data_bytes_and_escapes_strings() {
-        let body = delivery_body("a\"b", "2024-01-01T00:00:00Z", "{\"n\": 1.50}");
-        assert_eq!(
-            body,
-            r#"{"type":"a\"b","timestamp":"2024-01-01T00:00:00Z","data":{"n": 1.50}}"#
-        );
-        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(parsed["type"], "a\"b");
-    }
 }

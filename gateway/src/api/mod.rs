@@ -6,6 +6,7 @@ mod dead_letters;
 mod endpoints;
 mod events;
 mod health;
+mod plugins;
 pub mod validate;
 
 use axum::Router;
@@ -13,7 +14,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -25,9 +26,11 @@ use crate::state::AppState;
 /// Every route. The middleware stack, outermost first:
 /// 1. tracing of each request;
 /// 2. a 30 s timeout for the whole request;
-/// 3. the body size limit (`ingest.max_body_bytes`; larger bodies get 413).
+/// 3. the body size limit (`ingest.max_body_bytes`, and for plugin uploads
+///    `plugins.max_upload_bytes`; larger bodies get 413).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.ingest.max_body_bytes;
+    let upload_limit = state.config.plugins.max_upload_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -37,6 +40,7 @@ pub fn router(state: AppState) -> Router {
             post(admin::create_tenant).get(admin::list_tenants),
         )
         .route("/v1/admin/tenants/{id}", get(admin::get_tenant))
+        .route("/v1/admin/tenants/{id}/limits", get(admin::get_limits).put(admin::put_limits))
         .route("/v1/events", post(events::ingest))
         .route("/v1/events/{id}", get(events::get_event))
         .route(
@@ -61,6 +65,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/dead-letters/{id}/redeliver",
             post(dead_letters::redeliver),
         )
+        .route("/v1/plugins", get(plugins::list))
+        .route(
+            "/v1/plugins/{name}",
+            put(plugins::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
+                .get(plugins::get_one)
+                .delete(plugins::delete),
+        )
+        .route("/v1/plugins/{name}/invoke", post(plugins::invoke))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

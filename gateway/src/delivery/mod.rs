@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock;
-use crate::queue::{DeadLetter, Entry, Queue, Status, StatusKind, Task, now_ms};
+use crate::queue::{DeadLetter, DeadStage, Entry, Queue, Status, StatusKind, Task, now_ms};
 use crate::store::{AttemptRecord, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
@@ -149,10 +149,13 @@ impl Inner {
                 return Ok(());
             }
         };
-        let (endpoint, body) = tokio::try_join!(
-            self.store.endpoint(&task.tenant, &task.endpoint),
-            self.store.event_body(p, &task.tenant, &task.event),
-        )?;
+        let (endpoint, body) = match &task.body {
+            Some(body) => (self.store.endpoint(&task.tenant, &task.endpoint).await?, Some(body.clone())),
+            None => tokio::try_join!(
+                self.store.endpoint(&task.tenant, &task.endpoint),
+                self.store.event_body(p, &task.tenant, &task.event),
+            )?,
+        };
         let (Some(endpoint), Some(body)) = (endpoint, body) else {
             self.metrics.deliveries_dropped.inc();
             let mut status = Status::new(StatusKind::Dropped, task.attempt);
@@ -281,6 +284,7 @@ impl Inner {
         let letter = DeadLetter {
             task: task.clone(),
             partition: p,
+            stage: DeadStage::Delivery,
             error,
             last_status_code: code,
             dead_at: clock::now_rfc3339(),

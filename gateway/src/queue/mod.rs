@@ -42,6 +42,10 @@ pub struct Task {
     /// Attempts already made.
     #[serde(rename = "a")]
     pub attempt: u32,
+    /// The body to send when a plugin rewrote the event for this endpoint;
+    /// otherwise the stored event's body is sent.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 impl Task {
@@ -53,12 +57,22 @@ impl Task {
             endpoint: endpoint.to_string(),
             msg_id: format!("msg_{}", &digest[..32]),
             attempt: 0,
+            body: None,
         }
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a task always serialises")
     }
+}
+
+/// What fan-out decided for one endpoint.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Queue this task; `note` is recorded on its pending status.
+    Deliver { task: Task, note: Option<String> },
+    /// Queue nothing; record this status (dropped by a plugin, dead-lettered).
+    Settled { endpoint: String, status: Status },
 }
 
 /// Outcome of storing an event.
@@ -175,24 +189,33 @@ impl Queue {
         })
     }
 
-    /// Replaces an ingest entry by delivery tasks, atomically. Returns how many were added.
+    /// Replaces an ingest entry by what fan-out decided per endpoint (a
+    /// delivery task, or only a status), atomically. Returns the tasks added.
     pub async fn fan_out(
         &self,
         p: u16,
         entry_id: &str,
         entry: &IngestEntry,
-        tasks: &[Task],
+        decisions: &[Decision],
     ) -> redis::RedisResult<usize> {
         let mut call = self.scripts.fanout.prepare_invoke();
         call.key(keys::ingest_stream(p))
             .key(keys::delivery_stream(p))
             .key(keys::event(p, &entry.tenant, &entry.event))
             .arg(FANOUT_GROUP)
-            .arg(entry_id)
-            .arg(Status::pending(0).to_json());
-        for task in tasks {
-            call.arg(keys::status_field(&task.endpoint))
-                .arg(task.to_json());
+            .arg(entry_id);
+        for decision in decisions {
+            let (endpoint, status, task) = match decision {
+                Decision::Deliver { task, note } => {
+                    let mut status = Status::pending(0);
+                    status.last_error = note.clone();
+                    (&task.endpoint, status, task.to_json())
+                }
+                Decision::Settled { endpoint, status } => (endpoint, status.clone(), String::new()),
+            };
+            call.arg(keys::status_field(endpoint))
+                .arg(status.to_json())
+                .arg(task);
         }
         call.invoke_async(&mut self.conn.clone()).await
     }
@@ -283,6 +306,13 @@ impl Queue {
         letter: &DeadLetter,
         status: &Status,
     ) -> redis::RedisResult<()> {
+        self.write_dead_letter(letter).await?;
+        self.complete(p, entry_id, &letter.task, status).await?;
+        Ok(())
+    }
+
+    /// Appends a dead letter to its tenant's stream.
+    pub async fn write_dead_letter(&self, letter: &DeadLetter) -> redis::RedisResult<()> {
         let json = serde_json::to_string(letter).expect("a dead letter always serialises");
         let _: String = self
             .conn
@@ -299,7 +329,6 @@ impl Queue {
                 ),
             )
             .await?;
-        self.complete(p, entry_id, &letter.task, status).await?;
         Ok(())
     }
 
@@ -365,11 +394,24 @@ impl Status {
     }
 }
 
-/// A task that ran out of attempts (or hit a disabled endpoint), with why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadStage {
+    #[default]
+    Delivery,
+    Plugin,
+}
+
+/// A task that ran out of attempts (or hit a disabled endpoint, or failed
+/// in its plugin chain), with why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub task: Task,
     pub partition: u16,
+    /// Where it died: `delivery` (out of attempts, endpoint gone or disabled)
+    /// or `plugin` (the endpoint's plugin chain failed; redelivery runs it again).
+    #[serde(default)]
+    pub stage: DeadStage,
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status_code: Option<u16>,

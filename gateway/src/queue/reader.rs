@@ -30,6 +30,9 @@ pub struct GroupReader {
     group: &'static str,
     consumer: String,
     metrics: Metrics,
+    /// Whether this reader ever had a connection: a group missing on a
+    /// reconnection means Redis lost it.
+    connected_before: bool,
 }
 
 impl GroupReader {
@@ -47,6 +50,7 @@ impl GroupReader {
             group,
             consumer,
             metrics,
+            connected_before: false,
         }
     }
 
@@ -61,18 +65,29 @@ impl GroupReader {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        create_group(&mut conn, &self.stream, self.group).await?;
+        // Redis dropping the connection (a restart) shows as an I/O error, so a
+        // lost group is first seen here rather than as NOGROUP.
+        if ensure_group(&mut conn, &self.stream, self.group).await? && self.connected_before {
+            self.report_loss();
+        }
+        self.connected_before = true;
         self.conn = Some(conn.clone());
         Ok(conn)
     }
 
-    /// New entries for this consumer, waiting up to one `BLOCK`; or, with
-    /// `own_pending`, the entries it read before and has not finished.
-    pub async fn read(
-        &mut self,
-        count: usize,
-        own_pending: bool,
-    ) -> redis::RedisResult<Vec<Entry>> {
+    fn report_loss(&self) {
+        self.metrics.redis_data_loss.inc();
+        tracing::error!(
+            stream = %self.stream,
+            group = self.group,
+            "DATA LOSS: Redis no longer has this stream's consumer group (it restarted \
+             without persistence or was flushed). Events accepted before may be lost. \
+             Recreating the stream and group."
+        );
+    }
+
+    /// New entries for this consumer, waiting up to one `BLOCK`.
+    pub async fn read(&mut self, count: usize) -> redis::RedisResult<Vec<Entry>> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(self.group)
@@ -83,7 +98,7 @@ impl GroupReader {
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
             .arg(&self.stream)
-            .arg(if own_pending { "0" } else { ">" });
+            .arg(">");
         let reply = self.run(cmd).await?;
         Ok(match reply {
             Value::Array(streams) => streams
@@ -116,24 +131,19 @@ impl GroupReader {
             .arg("0-0")
             .arg("COUNT")
             .arg(count);
-        match self.run(cmd).await? {
-            Value::Array(mut parts) if parts.len() >= 2 => Ok(parse_entries(parts.remove(1))),
-            _ => Ok(Vec::new()),
-        }
+        let claimed = match self.run(cmd).await? {
+            Value::Array(mut parts) if parts.len() >= 2 => parse_entries(parts.remove(1)),
+            _ => Vec::new(),
+        };
+        self.metrics.tasks_reclaimed.add(claimed.len() as u64);
+        Ok(claimed)
     }
 
     async fn run(&mut self, cmd: redis::Cmd) -> redis::RedisResult<Value> {
         let mut conn = self.conn().await?;
         match cmd.query_async::<Value>(&mut conn).await {
             Err(e) if is_nogroup(&e) => {
-                self.metrics.redis_data_loss.inc();
-                tracing::error!(
-                    stream = %self.stream,
-                    group = self.group,
-                    "DATA LOSS: Redis no longer has this stream's consumer group (it restarted \
-                     without persistence or was flushed). Events accepted before may be lost. \
-                     Recreating the stream and group."
-                );
+                self.report_loss();
                 create_group(&mut conn, &self.stream, self.group).await?;
                 cmd.query_async(&mut conn).await
             }
@@ -163,6 +173,15 @@ pub async fn create_group(
     stream: &str,
     group: &str,
 ) -> redis::RedisResult<()> {
+    ensure_group(conn, stream, group).await.map(drop)
+}
+
+/// [`create_group`], telling whether the group had to be created.
+async fn ensure_group(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+) -> redis::RedisResult<bool> {
     let result: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)
@@ -172,8 +191,9 @@ pub async fn create_group(
         .query_async(conn)
         .await;
     match result {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

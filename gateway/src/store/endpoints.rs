@@ -24,10 +24,46 @@ pub struct Endpoint {
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: Option<u64>,
+    /// Plugins every event for this endpoint passes through, in order.
+    #[serde(default)]
+    pub plugins: Vec<PluginRef>,
+    /// What happens to an event when a plugin fails on it.
+    #[serde(default)]
+    pub on_plugin_error: OnPluginError,
     pub created_at: String,
     pub updated_at: String,
     /// The current secret first; older ones while their overlap lasts.
     pub secrets: Vec<EndpointSecret>,
+}
+
+/// One link of an endpoint's plugin chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    pub name: String,
+    /// A fixed version; the newest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The plugin's configuration on this endpoint (any JSON; `{}` by default).
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// Where an event goes when a plugin traps, runs out of budget or errs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPluginError {
+    /// To the dead letters, with the reason (redelivery runs the chain again).
+    #[default]
+    DeadLetter,
+    /// Past the failing plugin, as if it had passed the event on unchanged.
+    Skip,
+    /// Nowhere: it is dropped for this endpoint, with the reason recorded.
+    Drop,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -179,6 +215,8 @@ mod tests {
             disabled_reason: None,
             headers: BTreeMap::new(),
             timeout_ms: None,
+            plugins: vec![],
+            on_plugin_error: OnPluginError::default(),
             created_at: String::new(),
             updated_at: String::new(),
             secrets: vec![EndpointSecret {

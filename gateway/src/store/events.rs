@@ -171,6 +171,18 @@ impl Store {
     }
 }
 
+/// The body every endpoint receives: `{"type", "timestamp", "data"}`, with
+/// the producer's `data` bytes kept as sent.
+pub fn delivery_body(event_type: &str, timestamp: &str, data: &str) -> String {
+    let quote = |s: &str| serde_json::to_string(s).expect("a string always serialises");
+    format!(
+        "{{\"type\":{},\"timestamp\":{},\"data\":{}}}",
+        quote(event_type),
+        quote(timestamp),
+        data
+    )
+}
+
 fn page_map<T>(page: Page<Entry>, f: impl FnMut(Entry) -> Option<T>) -> Page<T> {
     Page {
         data: page.data.into_iter().filter_map(f).collect(),
@@ -214,6 +226,14 @@ fn stored_event(partition: u16, id: &str, mut fields: HashMap<String, String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_body_keeps_data_bytes_and_escapes_strings() {
+        let body = delivery_body("a\"b", "2024-01-01T00:00:00Z", "{\"n\": 1.50}");
+        assert_eq!(body, r#"{"type":"a\"b","timestamp":"2024-01-01T00:00:00Z","data":{"n": 1.50}}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["type"], "a\"b");
+    }
 
     #[test]
     fn stream_ids_are_checked() {

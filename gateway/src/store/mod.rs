@@ -5,10 +5,12 @@
 
 mod endpoints;
 mod events;
+mod plugins;
 mod tenants;
 
-pub use endpoints::{Endpoint, EndpointSecret};
-pub use events::{AttemptRecord, StoredEvent};
+pub use endpoints::{Endpoint, EndpointSecret, OnPluginError, PluginRef};
+pub use events::{AttemptRecord, StoredEvent, delivery_body};
+pub use plugins::{Plugin, PluginVersion, TenantLimits};
 pub use tenants::Tenant;
 
 use redis::aio::ConnectionManager;

@@ -1,11 +1,12 @@
--- Turns one ingest entry into one delivery task per subscribed endpoint and
+-- Replaces one ingest entry by what fan-out decided for each endpoint (a
+-- delivery task, or only a status such as "dropped by a plugin"), and
 -- acknowledges the entry, atomically: a crash before this script leaves the
 -- entry pending (it is reclaimed and fanned out again), a crash after it
 -- leaves nothing to redo. Tasks are never doubled.
 --
 -- KEYS[1] ingest stream   KEYS[2] delivery stream   KEYS[3] event hash
--- ARGV[1] group  ARGV[2] ingest entry id  ARGV[3] pending status (JSON)
--- ARGV[4..] pairs of (status field, task JSON)
+-- ARGV[1] group  ARGV[2] ingest entry id
+-- ARGV[3..] triples of (status field, status JSON, task JSON or "" for none)
 --
 -- Returns the number of tasks added (0 when the entry was already handled).
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
@@ -15,9 +16,11 @@ if redis.call('EXISTS', KEYS[3]) == 0 then
   return 0
 end
 local added = 0
-for i = 4, #ARGV, 2 do
-  redis.call('XADD', KEYS[2], '*', 'j', ARGV[i + 1])
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[3])
-  added = added + 1
+for i = 3, #ARGV, 3 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  if ARGV[i + 2] ~= '' then
+    redis.call('XADD', KEYS[2], '*', 'j', ARGV[i + 2])
+    added = added + 1
+  end
 end
 return added

@@ -1,0 +1,213 @@
+//! The load generator: ~1 KiB JSON events posted over one shared keep-alive
+//! `reqwest::Client`, either closed-loop (N workers, each sending its next
+//! request when the previous one is answered) or open-loop at a fixed rate
+//! (requests start on schedule whatever the answers do, and latency counts
+//! from the scheduled start, so a stall is not hidden).
+//!
+//! Every event carries its sequence number and its send time (nanoseconds
+//! on the shared [`Clock`]) in `data`, for the receiver to measure against.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::stats::{Clock, Latencies};
+
+/// Size of one request body, in bytes (give or take a few digits).
+pub const BODY_BYTES: usize = 1024;
+/// Open-loop requests allowed in flight before the schedule waits.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// Builds event bodies and numbers them.
+pub struct Payload {
+    pad: String,
+    next_seq: AtomicU64,
+}
+
+impl Payload {
+    pub fn new() -> Payload {
+        let overhead = event_json(u64::MAX / 2, u64::MAX / 2, "").len();
+        Payload {
+            pad: "x".repeat(BODY_BYTES.saturating_sub(overhead)),
+            next_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The next event, stamped with `sent_ns`.
+    pub fn next(&self, sent_ns: u64) -> Vec<u8> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        event_json(seq, sent_ns, &self.pad).into_bytes()
+    }
+}
+
+fn event_json(seq: u64, sent_ns: u64, pad: &str) -> String {
+    format!(r#"{{"type":"bench.event","data":{{"seq":{seq},"sent_ns":{sent_ns},"pad":"{pad}"}}}}"#)
+}
+
+/// Where requests go: a URL (parsed once, not per request) and, for the
+/// gateway, an API key.
+#[derive(Clone)]
+pub struct Target {
+    pub http: reqwest::Client,
+    pub url: reqwest::Url,
+    pub bearer: Option<String>,
+}
+
+impl Target {
+    /// POSTs `body` as JSON; `Err` describes anything but a 2xx answer.
+    async fn post(&self, body: Vec<u8>) -> Result<(), String> {
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.bytes().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("{status}: {}", String::from_utf8_lossy(&text)))
+        }
+    }
+}
+
+/// What a load run saw.
+#[derive(Default)]
+pub struct LoadReport {
+    /// Requests answered 2xx (in the measured window).
+    pub ok: u64,
+    pub failed: u64,
+    pub first_failure: Option<String>,
+    /// Length of the measured window.
+    pub elapsed: Duration,
+    pub latencies: Latencies,
+}
+
+impl LoadReport {
+    fn add(&mut self, outcome: Result<(), String>, took: Duration) {
+        match outcome {
+            Ok(()) => {
+                self.ok += 1;
+                self.latencies.record(took);
+            }
+            Err(e) => {
+                self.failed += 1;
+                self.first_failure.get_or_insert(e);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: LoadReport) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+        self.latencies.merge(other.latencies);
+    }
+}
+
+/// `concurrency` workers send back to back for `warmup + measure`; only
+/// requests started after the warm-up count.
+pub async fn closed_loop(
+    target: &Target,
+    payload: &Arc<Payload>,
+    clock: Clock,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> LoadReport {
+    let counted_from = Instant::now() + warmup;
+    let stop_at = counted_from + measure;
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency {
+        let (target, payload) = (target.clone(), payload.clone());
+        workers.spawn(async move {
+            let mut report = LoadReport::default();
+            loop {
+                let started = Instant::now();
+                if started >= stop_at {
+                    break;
+                }
+                let outcome = target.post(payload.next(clock.ns_at(started))).await;
+                if started >= counted_from {
+                    report.add(outcome, started.elapsed());
+                }
+            }
+            report
+        });
+    }
+    let mut total = LoadReport::default();
+    while let Some(done) = workers.join_next().await {
+        total.merge(done.expect("a load worker panicked"));
+    }
+    total.elapsed = counted_from.elapsed();
+    total
+}
+
+/// Starts `rate` requests per second for `duration`, open loop.
+pub async fn fixed_rate(
+    target: &Target,
+    payload: &Arc<Payload>,
+    clock: Clock,
+    rate: u32,
+    duration: Duration,
+) -> LoadReport {
+    let period = Duration::from_secs(1) / rate.max(1);
+    let count = (duration.as_secs_f64() * f64::from(rate)).round() as u64;
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut requests = JoinSet::new();
+    for _ in 0..count {
+        let scheduled = ticks.tick().await.into_std();
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let (target, payload) = (target.clone(), payload.clone());
+        requests.spawn(async move {
+            let outcome = target.post(payload.next(clock.ns_at(scheduled))).await;
+            drop(permit);
+            (outcome, scheduled.elapsed())
+        });
+    }
+    let mut report = LoadReport::default();
+    while let Some(done) = requests.join_next().await {
+        let (outcome, took) = done.expect("a request task panicked");
+        report.add(outcome, took);
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_about_one_kib_of_valid_json() {
+        let payload = Payload::new();
+        let body = payload.next(123);
+        assert!(
+            (BODY_BYTES - 40..=BODY_BYTES).contains(&body.len()),
+            "{}",
+            body.len()
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], "bench.event");
+        assert_eq!(v["data"]["seq"], 0);
+        assert_eq!(v["data"]["sent_ns"], 123);
+        let next: serde_json::Value = serde_json::from_slice(&payload.next(5)).unwrap();
+        assert_eq!(next["data"]["seq"], 1);
+    }
+}

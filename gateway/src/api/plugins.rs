@@ -1,0 +1,254 @@
+//! Plugins: upload (validated and compiled before it is stored), list, read,
+//! delete (refused while an endpoint uses it), and a dry run on a sample event.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{Json, PageQuery, Query, TenantId, validate};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::plugins::{LogLine, PluginEvent, PluginFailure, PluginInput, PluginTarget, Verdict};
+use crate::state::AppState;
+use crate::store::{Plugin, PluginVersion, new_id};
+
+/// Plugin names: 1 to 64 of `a-z 0-9 - _`, starting with a letter or digit.
+fn check_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    match ok {
+        true => Ok(()),
+        false => Err(ApiError::invalid("path:name", "must be 1 to 64 of a-z, 0-9, - and _")),
+    }
+}
+
+async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
+    check_name(name).map_err(|_| ApiError::NotFound("plugin"))?;
+    state.store.plugin(tenant, name).await?.ok_or(ApiError::NotFound("plugin"))
+}
+
+/// `PUT /v1/plugins/{name}` with the component's bytes as the body.
+pub async fn upload(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(name): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Response> {
+    check_name(&name)?;
+    let limit = state.config.plugins.max_upload_bytes;
+    let bytes = body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(limit),
+        _ => ApiError::BadRequest(format!("could not read the upload: {r}")),
+    })?;
+    let bytes = Arc::new(bytes.to_vec());
+    let sha256 = state
+        .chain
+        .host()
+        .compile(bytes.clone())
+        .await
+        .map_err(|e| ApiError::Invalid(vec![FieldError::new("body", e.to_string())]))?;
+    let mut plugin = state.store.plugin(&tenant, &name).await?.unwrap_or(Plugin { name: name.clone(), versions: vec![] });
+    if let Some(latest) = plugin.versions.last()
+        && latest.sha256 == sha256
+    {
+        return Ok((StatusCode::OK, axum::Json(version_out(&name, latest))).into_response());
+    }
+    let version = PluginVersion {
+        version: plugin.versions.last().map_or(1, |v| v.version + 1),
+        sha256,
+        size: bytes.len(),
+        created_at: crate::clock::now_rfc3339(),
+    };
+    plugin.versions.push(version.clone());
+    state.store.put_plugin(&tenant, &plugin, &bytes).await?;
+    Ok((StatusCode::CREATED, axum::Json(version_out(&name, &version))).into_response())
+}
+
+#[derive(Serialize)]
+struct VersionOut<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    version: &'a PluginVersion,
+}
+
+fn version_out<'a>(name: &'a str, version: &'a PluginVersion) -> VersionOut<'a> {
+    VersionOut { name, version }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Response> {
+    let page = state.store.plugins(&tenant, page.limit()?, page.cursor.as_deref()).await?;
+    Ok(axum::Json(page).into_response())
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    Ok(axum::Json(load(&state, &tenant, &name).await?).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let plugin = load(&state, &tenant, &name).await?;
+    let (_, endpoints) = state.store.all_endpoints(&tenant).await?;
+    let users: Vec<&str> = endpoints
+        .iter()
+        .filter(|ep| ep.plugins.iter().any(|p| p.name == name))
+        .map(|ep| ep.id.as_str())
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!("the plugin is used by endpoints {}", users.join(", "))));
+    }
+    state.store.delete_plugin(&tenant, &plugin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeIn {
+    event: SampleEvent,
+    #[serde(default)]
+    target: SampleTarget,
+    version: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleEvent {
+    #[serde(rename = "type")]
+    event_type: String,
+    data: serde_json::Value,
+    id: Option<String>,
+    timestamp: Option<String>,
+    schema_version: Option<u32>,
+    #[serde(default)]
+    metadata: Vec<(String, String)>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SampleTarget {
+    endpoint_id: Option<String>,
+    schema_version: Option<u32>,
+    config: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct EventOut {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    schema_version: Option<u32>,
+    timestamp: String,
+    data: serde_json::Value,
+    metadata: Vec<(String, String)>,
+}
+
+impl From<PluginEvent> for EventOut {
+    fn from(e: PluginEvent) -> Self {
+        EventOut {
+            data: serde_json::from_slice(&e.data).unwrap_or(serde_json::Value::Null),
+            id: e.id,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            timestamp: e.timestamp,
+            metadata: e.metadata,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+enum VerdictOut {
+    Deliver { event: EventOut },
+    Drop { reason: String },
+}
+
+#[derive(Serialize)]
+struct InvokeOut {
+    version: u32,
+    verdict: Option<VerdictOut>,
+    error: Option<ErrorOut>,
+    cpu_ms: u64,
+    duration_us: u64,
+    logs: Vec<LogLine>,
+    logs_dropped: u32,
+}
+
+#[derive(Serialize)]
+struct ErrorOut {
+    #[serde(flatten)]
+    failure: PluginFailure,
+    message: String,
+}
+
+/// `POST /v1/plugins/{name}/invoke`: runs the plugin once on a sample, with
+/// the tenant's budget, and shows the verdict, the resources used and the logs.
+pub async fn invoke(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(name): Path<String>,
+    Json(input): Json<InvokeIn>,
+) -> ApiResult<Response> {
+    let plugin = load(&state, &tenant, &name).await?;
+    let version = plugin
+        .version(input.version)
+        .ok_or_else(|| ApiError::invalid("/version", "no such version of this plugin"))?
+        .clone();
+    let mut errors = Vec::new();
+    validate::event_type("/event/type", &input.event.event_type, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let event = input.event;
+    let call_input = PluginInput {
+        event: PluginEvent {
+            id: event.id.unwrap_or_else(|| new_id("evt")),
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            timestamp: event.timestamp.unwrap_or_else(crate::clock::now_rfc3339),
+            data: serde_json::to_vec(&event.data).expect("JSON always serialises"),
+            metadata: event.metadata,
+        },
+        target: PluginTarget {
+            endpoint_id: input.target.endpoint_id.unwrap_or_else(|| "ep_dry_run".into()),
+            schema_version: input.target.schema_version,
+            config: serde_json::to_vec(&input.target.config.unwrap_or_else(|| serde_json::json!({})))
+                .expect("JSON always serialises"),
+        },
+    };
+    let limits = state.store.limits(&tenant).await?;
+    let budget = crate::chain::budget(state.chain.host().default_budget(), &limits);
+    let store = state.store.clone();
+    let (tenant_id, sha256) = (tenant.clone(), version.sha256.clone());
+    let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
+    let call = state.chain.host().invoke(&version.sha256, load, &call_input, budget).await;
+    let (verdict, error) = match call.result {
+        Ok(Verdict::Deliver(event)) => (Some(VerdictOut::Deliver { event: event.into() }), None),
+        Ok(Verdict::Drop(reason)) => (Some(VerdictOut::Drop { reason }), None),
+        Err(failure) => (None, Some(ErrorOut { message: failure.to_string(), failure })),
+    };
+    let out = InvokeOut {
+        version: version.version,
+        verdict,
+        error,
+        cpu_ms: call.cpu_ticks,
+        duration_us: call.duration.as_micros() as u64,
+        logs: call.logs,
+        logs_dropped: call.logs_dropped,
+    };
+    Ok(axum::Json(out).into_response())
+}

@@ -1,0 +1,161 @@
+//! Runs an endpoint's plugin chain on one event: each plugin gets the event
+//! as the previous one left it; a drop ends the chain; a failure follows the
+//! endpoint's `on_plugin_error`. Used by fan-out, by the redelivery of
+//! plugin dead letters, and by nothing else.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::plugins::{Budget, PluginEvent, PluginHost, PluginInput, PluginTarget, Verdict};
+use crate::store::{Endpoint, OnPluginError, Store, TenantLimits, delivery_body};
+use crate::telemetry::Metrics;
+
+/// What the chain decided for one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Deliver. `body` is set when a plugin rewrote the event; `skipped`
+    /// names plugins that failed and were skipped (`on_plugin_error: skip`).
+    Deliver { body: Option<String>, skipped: Option<String> },
+    /// Not for this endpoint: a plugin dropped it, or failed under `drop`.
+    Dropped(String),
+    /// A plugin failed under `dead_letter`.
+    Failed(String),
+}
+
+/// The parts of a stored delivery body a plugin sees.
+#[derive(Deserialize)]
+struct BodyParts<'a> {
+    #[serde(rename = "type")]
+    event_type: String,
+    timestamp: String,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+#[derive(Clone)]
+pub struct Chain {
+    host: PluginHost,
+    store: Store,
+    metrics: Metrics,
+}
+
+/// The tenant's budget: the operator's overrides over the configured default.
+pub fn budget(default: Budget, limits: &TenantLimits) -> Budget {
+    Budget {
+        cpu_ms: limits.plugin_cpu_ms.unwrap_or(default.cpu_ms),
+        deadline_ms: limits.plugin_deadline_ms.unwrap_or(default.deadline_ms),
+        memory_bytes: limits.plugin_memory_bytes.unwrap_or(default.memory_bytes),
+    }
+}
+
+impl Chain {
+    pub fn new(host: PluginHost, store: Store, metrics: Metrics) -> Chain {
+        Chain { host, store, metrics }
+    }
+
+    pub fn host(&self) -> &PluginHost {
+        &self.host
+    }
+
+    /// Runs `endpoint`'s chain on the event stored with `body`. An error is
+    /// a Redis failure: the caller leaves its work pending and tries again.
+    pub async fn run(&self, tenant: &str, endpoint: &Endpoint, event_id: &str, body: &str) -> anyhow::Result<Outcome> {
+        if endpoint.plugins.is_empty() {
+            return Ok(Outcome::Deliver { body: None, skipped: None });
+        }
+        let Ok(parts) = serde_json::from_str::<BodyParts>(body) else {
+            return Ok(Outcome::Failed("the stored event is unreadable".into()));
+        };
+        let limits = self.store.limits(tenant).await?;
+        let budget = budget(self.host.default_budget(), &limits);
+        let mut current = PluginEvent {
+            id: event_id.to_string(),
+            event_type: parts.event_type,
+            schema_version: None,
+            timestamp: parts.timestamp,
+            data: parts.data.get().as_bytes().to_vec(),
+            metadata: vec![("tenant-id".to_string(), tenant.to_string())],
+        };
+        let mut rewritten = false;
+        let mut skipped = Vec::new();
+        for link in &endpoint.plugins {
+            let label = match link.version {
+                Some(v) => format!("{} v{v}", link.name),
+                None => link.name.clone(),
+            };
+            let plugin = self.store.plugin(tenant, &link.name).await?;
+            let Some(version) = plugin.as_ref().and_then(|p| p.version(link.version)) else {
+                let reason = format!("plugin {label} no longer exists");
+                match self.failed(endpoint, reason, &mut skipped) {
+                    Some(outcome) => return Ok(outcome),
+                    None => continue,
+                }
+            };
+            let input = PluginInput {
+                event: current.clone(),
+                target: PluginTarget {
+                    endpoint_id: endpoint.id.clone(),
+                    schema_version: None,
+                    config: serde_json::to_vec(&link.config).expect("JSON always serialises"),
+                },
+            };
+            let sha256 = version.sha256.clone();
+            let store = self.store.clone();
+            let tenant_id = tenant.to_string();
+            let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
+            let call = self.host.invoke(&version.sha256, load, &input, budget).await;
+            self.metrics.plugin_calls.inc();
+            match call.result {
+                Ok(Verdict::Deliver(event)) => {
+                    rewritten |= event != current;
+                    current = event;
+                }
+                Ok(Verdict::Drop(reason)) => {
+                    return Ok(Outcome::Dropped(format!("dropped by plugin {label}: {reason}")));
+                }
+                Err(failure) => {
+                    self.metrics.plugin_failures.inc();
+                    let reason = format!("plugin {label} v{}: {failure}", version.version);
+                    if let Some(outcome) = self.failed(endpoint, reason, &mut skipped) {
+                        return Ok(outcome);
+                    }
+                }
+            }
+        }
+        let body = if rewritten {
+            match std::str::from_utf8(&current.data) {
+                Ok(data) => Some(delivery_body(&current.event_type, &current.timestamp, data)),
+                Err(_) => return Ok(Outcome::Failed("the chain's output data is not UTF-8".into())),
+            }
+        } else {
+            None
+        };
+        let skipped = (!skipped.is_empty()).then(|| format!("skipped: {}", skipped.join("; ")));
+        Ok(Outcome::Deliver { body, skipped })
+    }
+
+    /// Applies `on_plugin_error`: an outcome ends the chain, `None` goes on.
+    fn failed(&self, endpoint: &Endpoint, reason: String, skipped: &mut Vec<String>) -> Option<Outcome> {
+        match endpoint.on_plugin_error {
+            OnPluginError::DeadLetter => Some(Outcome::Failed(reason)),
+            OnPluginError::Drop => Some(Outcome::Dropped(reason)),
+            OnPluginError::Skip => {
+                skipped.push(reason);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_overrides_replace_only_what_they_set() {
+        let default = Budget { cpu_ms: 10, deadline_ms: 100, memory_bytes: 1 << 24 };
+        let limits = TenantLimits { plugin_cpu_ms: Some(3), ..TenantLimits::default() };
+        assert_eq!(budget(default, &limits), Budget { cpu_ms: 3, ..default });
+        assert_eq!(budget(default, &TenantLimits::default()), default);
+    }
+}

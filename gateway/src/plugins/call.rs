@@ -1,0 +1,86 @@
+//! One plugin call: a fresh `Store` and instance, run under the call's
+//! budget, then dropped, so nothing survives to the next call.
+//!
+//! The CPU budget is counted by the epoch callback: the epoch deadline is
+//! always one tick ahead, so the callback runs once per tick the plugin is
+//! on a CPU; it counts the tick and either interrupts (budget spent) or
+//! yields to tokio and re-arms. Because the call yields every tick, a
+//! spinning plugin never holds a tokio worker for more than about a tick, and
+//! the wall-clock deadline (a tokio timeout around instantiation and call)
+//! gets a chance to fire between ticks.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::bindings::{CallState, PluginPre, event_to_wit, result_from_wit, target_to_wit};
+use super::limits::{check_answer, classify};
+use super::{Budget, Invocation, PluginFailure, PluginInput};
+
+/// The per-call caps that do not vary with the tenant's budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub max_output_bytes: usize,
+    pub max_log_lines: usize,
+    pub max_log_bytes: usize,
+}
+
+/// Runs `input` through a fresh instance of `pre` within `budget`.
+pub async fn run(
+    engine: &Engine,
+    pre: &PluginPre<CallState>,
+    input: &PluginInput,
+    budget: Budget,
+    caps: Caps,
+) -> Invocation {
+    let started = Instant::now();
+    let memory_cap = usize::try_from(budget.memory_bytes).unwrap_or(usize::MAX);
+    let state = CallState::new(memory_cap, caps.max_log_lines, caps.max_log_bytes);
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.memory);
+    let cpu_budget = budget.cpu_ms;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut ctx| {
+        let state = ctx.data_mut();
+        state.ticks += 1;
+        if state.ticks >= cpu_budget {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        }
+    });
+
+    let event = event_to_wit(&input.event);
+    let target = target_to_wit(&input.target);
+    let deadline = Duration::from_millis(budget.deadline_ms);
+    let outcome = tokio::time::timeout(deadline, async {
+        let plugin = pre.instantiate_async(&mut store).await?;
+        plugin.call_handle(&mut store, &event, &target).await
+    })
+    .await;
+    let result = match outcome {
+        Err(_) => Err(PluginFailure::Deadline),
+        Ok(Err(error)) => {
+            let state = store.data();
+            Err(classify(
+                &error,
+                state.ticks,
+                cpu_budget,
+                state.memory.refused(),
+            ))
+        }
+        Ok(Ok(answer)) => check_answer(result_from_wit(answer), caps.max_output_bytes),
+    };
+    let duration = started.elapsed();
+    let state = store.into_data();
+    Invocation {
+        result,
+        duration,
+        cpu_ticks: state.ticks,
+        logs: state.logs.lines,
+        logs_dropped: state.logs.dropped,
+    }
+}

@@ -1,0 +1,349 @@
+//! The plugin host: runs tenants' WebAssembly components (world
+//! `gateway:plugin/plugin@0.1.0`, `wit/plugin.wit`) that filter and
+//! transform events.
+//!
+//! - [`PluginHost::compile`] validates and compiles an upload off the request
+//!   path ([`compile`]): a component, not a core module; of this world; within
+//!   the pool's limits. The result is cached in memory by (sha256, the
+//!   engine's precompile compatibility hash) in a bounded LRU ([`cache`]).
+//! - [`PluginHost::invoke`] runs one call ([`call`]) in a fresh instance
+//!   behind a semaphore of `plugins.concurrency` permits, the size of the
+//!   instance pool ([`engine`]), under a [`Budget`]: CPU ticks, a wall-clock
+//!   deadline and a memory cap, plus caps on output and logs ([`limits`]).
+//!   A cache miss (eviction, restart) recompiles from the component's bytes,
+//!   which the caller loads lazily.
+//! - WASI p2 is linked with nothing granted; the only capability is `log`
+//!   ([`bindings`], the one `bindgen!`).
+//!
+//! Compiled code is not serialized: loading a serialized artifact
+//! (`Component::deserialize`) is `unsafe`, which the workspace forbids, and
+//! recompiling a stored upload costs about 120 ms once per process.
+
+mod bindings;
+mod cache;
+mod call;
+mod compile;
+mod engine;
+mod limits;
+
+use std::fmt::Display;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::config::PluginConfig;
+use bindings::CallState;
+use cache::Lru;
+use call::Caps;
+use compile::Compiled;
+use engine::EpochTicker;
+
+/// The resources one call may use. `cpu_ms` is counted in epoch ticks of
+/// 1 ms while the plugin runs; `deadline_ms` is wall-clock time from the
+/// start of instantiation; `memory_bytes` caps linear memory (clamped to the
+/// pool's slot size, `plugins.max_memory_bytes`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Budget {
+    pub cpu_ms: u64,
+    pub deadline_ms: u64,
+    pub memory_bytes: u64,
+}
+
+/// Why an upload was refused; `Display` is the reason to show the tenant.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("not a WebAssembly binary")]
+    NotWasm,
+    #[error("this is a core wasm module, not a component: build with --target wasm32-wasip2")]
+    CoreModule,
+    #[error("the component is not a gateway:plugin/plugin@0.1.0 plugin: {0}")]
+    WrongWorld(String),
+    #[error("the component does not fit the plugin limits: {0}")]
+    Limits(String),
+    #[error("the component took too long to compile")]
+    TooSlowToCompile,
+    #[error("invalid component: {0}")]
+    Invalid(String),
+}
+
+/// What a plugin is called with: the event and the endpoint it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginInput {
+    pub event: PluginEvent,
+    pub target: PluginTarget,
+}
+
+/// An event as the WIT `event` record carries it; `data` is JSON bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginEvent {
+    pub id: String,
+    pub event_type: String,
+    pub schema_version: Option<u32>,
+    pub timestamp: String,
+    pub data: Vec<u8>,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// The endpoint an event is prepared for; `config` is the plugin's JSON
+/// config on it (`{}` when none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginTarget {
+    pub endpoint_id: String,
+    pub schema_version: Option<u32>,
+    pub config: Vec<u8>,
+}
+
+/// A plugin's decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Deliver this event (the input, or a rewrite whose `data` is JSON).
+    Deliver(PluginEvent),
+    /// Do not deliver; the plugin's reason.
+    Drop(String),
+}
+
+/// Why a call produced no verdict.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[serde(tag = "failure", content = "detail", rename_all = "snake_case")]
+pub enum PluginFailure {
+    #[error("the plugin used up its CPU budget")]
+    CpuBudget,
+    #[error("the plugin did not finish before its deadline")]
+    Deadline,
+    #[error("the plugin ran out of its memory budget")]
+    Memory,
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    #[error("the plugin's output is {bytes} bytes, more than the limit of {limit}")]
+    OutputTooLarge { bytes: usize, limit: usize },
+    #[error("the plugin's output is invalid: {0}")]
+    InvalidOutput(String),
+    #[error("the plugin failed ({kind}): {message}")]
+    PluginError { kind: String, message: String },
+    #[error("the plugin cannot run: {0}")]
+    Unavailable(String),
+}
+
+/// One log line a plugin wrote; `level` is `debug`, `info`, `warn` or
+/// `error`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    pub level: String,
+    pub message: String,
+}
+
+/// The outcome of one call. `duration` runs from instantiation to the
+/// plugin's return (not the wait for a pool slot); `cpu_ticks` counts the
+/// 1 ms epoch ticks the plugin was running for; logs past the caps are
+/// counted in `logs_dropped`.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub result: Result<Verdict, PluginFailure>,
+    pub duration: Duration,
+    pub cpu_ticks: u64,
+    pub logs: Vec<LogLine>,
+    pub logs_dropped: u32,
+}
+
+impl Invocation {
+    fn failed(failure: PluginFailure) -> Invocation {
+        Invocation {
+            result: Err(failure),
+            duration: Duration::ZERO,
+            cpu_ticks: 0,
+            logs: Vec::new(),
+            logs_dropped: 0,
+        }
+    }
+}
+
+/// The cache key: the engine's compatibility hash and the upload's sha256.
+type Key = (u64, String);
+
+/// Compiles and runs plugins. Cheap to clone; the last clone dropped stops
+/// the epoch thread.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Arc<Linker<CallState>>,
+    engine_hash: u64,
+    /// A std mutex: held only for a map lookup or insert, never across an
+    /// `.await`.
+    cache: Mutex<Lru<Key, Compiled>>,
+    calls: Semaphore,
+    compiles: Arc<Semaphore>,
+    default_budget: Budget,
+    max_memory_bytes: u64,
+    caps: Caps,
+    compile_timeout: Duration,
+    max_upload_bytes: usize,
+    _ticker: EpochTicker,
+}
+
+impl PluginHost {
+    /// Builds the engine and its pool, and starts the epoch thread.
+    pub fn new(config: &PluginConfig) -> anyhow::Result<PluginHost> {
+        let engine = engine::build(config)?;
+        let linker = Arc::new(bindings::linker(&engine)?);
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let ticker = EpochTicker::start(engine.clone())?;
+        let limit = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        let inner = Inner {
+            engine_hash: hasher.finish(),
+            engine,
+            linker,
+            cache: Mutex::new(Lru::new(config.cache_entries)),
+            calls: Semaphore::new(limit(config.concurrency)),
+            compiles: Arc::new(Semaphore::new(limit(config.compile_concurrency))),
+            default_budget: Budget {
+                cpu_ms: config.cpu_ms,
+                deadline_ms: config.deadline_ms,
+                memory_bytes: config.memory_bytes,
+            },
+            max_memory_bytes: config.max_memory_bytes,
+            caps: Caps {
+                max_output_bytes: config.max_output_bytes,
+                max_log_lines: limit(config.max_log_lines),
+                max_log_bytes: config.max_log_bytes,
+            },
+            compile_timeout: config.compile_timeout,
+            max_upload_bytes: config.max_upload_bytes,
+            _ticker: ticker,
+        };
+        Ok(PluginHost {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The budget of a call when the tenant has no override.
+    pub fn default_budget(&self) -> Budget {
+        self.inner.default_budget
+    }
+
+    /// Whether the component with this sha256 is compiled and cached (an
+    /// `invoke` of it will not need its bytes).
+    pub fn is_cached(&self, sha256: &str) -> bool {
+        let key = self.key(sha256);
+        self.lock_cache().contains(&key)
+    }
+
+    /// Validates and compiles uploaded bytes and caches the result. Returns
+    /// the bytes' sha256 (lowercase hex), the plugin's content address.
+    pub async fn compile(&self, bytes: Arc<Vec<u8>>) -> Result<String, UploadError> {
+        compile::check_header(&bytes, self.inner.max_upload_bytes)?;
+        let sha256 = compile::sha256_hex(&bytes);
+        self.compiled(&sha256, bytes).await?;
+        Ok(sha256)
+    }
+
+    /// Runs one call of the plugin `sha256` on `input` within `budget`.
+    ///
+    /// `load` fetches the component's bytes; it is called only when the
+    /// compiled plugin is not cached (after an eviction or a restart), and
+    /// the bytes are then recompiled. A load error, bytes that do not hash to
+    /// `sha256` or a failed recompile are [`PluginFailure::Unavailable`].
+    pub async fn invoke<L, F, E>(
+        &self,
+        sha256: &str,
+        load: L,
+        input: &PluginInput,
+        budget: Budget,
+    ) -> Invocation
+    where
+        L: FnOnce() -> F,
+        F: Future<Output = Result<Arc<Vec<u8>>, E>>,
+        E: Display,
+    {
+        let cached = self.lock_cache().get(&self.key(sha256));
+        let pre = match cached {
+            Some(pre) => pre,
+            None => match self.recompile(sha256, load).await {
+                Ok(pre) => pre,
+                Err(failure) => return Invocation::failed(failure),
+            },
+        };
+        let Ok(_permit) = self.inner.calls.acquire().await else {
+            return Invocation::failed(PluginFailure::Unavailable(
+                "the plugin host is shutting down".into(),
+            ));
+        };
+        let budget = Budget {
+            cpu_ms: budget.cpu_ms.max(1),
+            deadline_ms: budget.deadline_ms.max(1),
+            memory_bytes: budget.memory_bytes.min(self.inner.max_memory_bytes),
+        };
+        call::run(&self.inner.engine, &pre, input, budget, self.inner.caps).await
+    }
+
+    async fn recompile<L, F, E>(&self, sha256: &str, load: L) -> Result<Compiled, PluginFailure>
+    where
+        L: FnOnce() -> F,
+        F: Future<Output = Result<Arc<Vec<u8>>, E>>,
+        E: Display,
+    {
+        let unavailable = |m: String| PluginFailure::Unavailable(m);
+        let bytes = load()
+            .await
+            .map_err(|e| unavailable(format!("cannot load the component: {e}")))?;
+        if compile::sha256_hex(&bytes) != sha256 {
+            return Err(unavailable(format!(
+                "the stored component does not hash to {sha256}"
+            )));
+        }
+        self.compiled(sha256, bytes)
+            .await
+            .map_err(|e| unavailable(format!("cannot recompile the component: {e}")))
+    }
+
+    /// The cached plugin, or compiles and caches it. Callers that miss at
+    /// once queue on the compile semaphore and look again once they hold a
+    /// permit, so each upload is compiled once.
+    async fn compiled(&self, sha256: &str, bytes: Arc<Vec<u8>>) -> Result<Compiled, UploadError> {
+        let key = self.key(sha256);
+        if let Some(pre) = self.lock_cache().get(&key) {
+            return Ok(pre);
+        }
+        let Ok(permit) = self.inner.compiles.clone().acquire_owned().await else {
+            return Err(UploadError::Invalid(
+                "the plugin host is shutting down".into(),
+            ));
+        };
+        if let Some(pre) = self.lock_cache().get(&key) {
+            return Ok(pre);
+        }
+        let inner = &self.inner;
+        let pre = compile::compile_bounded(
+            &inner.engine,
+            &inner.linker,
+            permit,
+            inner.compile_timeout,
+            bytes,
+        )
+        .await?;
+        self.lock_cache().insert(key, pre.clone());
+        Ok(pre)
+    }
+
+    fn key(&self, sha256: &str) -> Key {
+        (self.inner.engine_hash, sha256.to_ascii_lowercase())
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Lru<Key, Compiled>> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // in a way that matters: at worst an entry is missing.
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,137 @@
+//! Tenants' plugins: a record of each plugin's versions, and the component
+//! bytes, content-addressed by sha256 under the tenant's hash tag. Plus the
+//! operator's per-tenant overrides of plugin budgets.
+
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::{Page, Store, lex_page};
+use crate::keys;
+
+/// One uploaded version of a plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PluginVersion {
+    pub version: u32,
+    pub sha256: String,
+    pub size: usize,
+    pub created_at: String,
+}
+
+/// A plugin and its versions, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plugin {
+    pub name: String,
+    pub versions: Vec<PluginVersion>,
+}
+
+impl Plugin {
+    /// The version asked for, or the newest.
+    pub fn version(&self, version: Option<u32>) -> Option<&PluginVersion> {
+        match version {
+            Some(v) => self.versions.iter().find(|p| p.version == v),
+            None => self.versions.last(),
+        }
+    }
+}
+
+/// Per-tenant limits set by the operator; `None` keeps the configured default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    pub plugin_cpu_ms: Option<u64>,
+    pub plugin_deadline_ms: Option<u64>,
+    pub plugin_memory_bytes: Option<u64>,
+}
+
+impl Store {
+    pub async fn plugin(&self, tenant: &str, name: &str) -> redis::RedisResult<Option<Plugin>> {
+        let json: Option<String> = self.conn().get(keys::plugin(tenant, name)).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    pub async fn plugins(
+        &self,
+        tenant: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> redis::RedisResult<Page<Plugin>> {
+        let mut conn = self.conn();
+        let (names, next_cursor) =
+            lex_page(&mut conn, &keys::plugins(tenant), limit, cursor).await?;
+        let mut data = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(p) = self.plugin(tenant, &name).await? {
+                data.push(p);
+            }
+        }
+        Ok(Page { data, next_cursor })
+    }
+
+    /// Stores the bytes (if new) and the plugin record with a new version.
+    pub async fn put_plugin(
+        &self,
+        tenant: &str,
+        plugin: &Plugin,
+        bytes: &[u8],
+    ) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(plugin).expect("a plugin always serialises");
+        let sha256 = &plugin
+            .versions
+            .last()
+            .expect("a plugin has a version")
+            .sha256;
+        redis::pipe()
+            .atomic()
+            .set(keys::plugin_bytes(tenant, sha256), bytes)
+            .ignore()
+            .set(keys::plugin(tenant, &plugin.name), json)
+            .ignore()
+            .zadd(keys::plugins(tenant), &plugin.name, 0)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+    }
+
+    pub async fn plugin_bytes(
+        &self,
+        tenant: &str,
+        sha256: &str,
+    ) -> redis::RedisResult<Arc<Vec<u8>>> {
+        let bytes: Option<Vec<u8>> = self.conn().get(keys::plugin_bytes(tenant, sha256)).await?;
+        bytes.map(Arc::new).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "the plugin's component is not stored",
+            ))
+        })
+    }
+
+    /// Deletes a plugin, every version's bytes and its record.
+    pub async fn delete_plugin(&self, tenant: &str, plugin: &Plugin) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for v in &plugin.versions {
+            pipe.del(keys::plugin_bytes(tenant, &v.sha256)).ignore();
+        }
+        pipe.del(keys::plugin(tenant, &plugin.name))
+            .ignore()
+            .zrem(keys::plugins(tenant), &plugin.name)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+    }
+
+    pub async fn limits(&self, tenant: &str) -> redis::RedisResult<TenantLimits> {
+        let json: Option<String> = self.conn().get(keys::limits(tenant)).await?;
+        Ok(json
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default())
+    }
+
+    pub async fn put_limits(&self, tenant: &str, limits: &TenantLimits) -> redis::RedisResult<()> {
+        let json = serde_json::to_string(limits).expect("limits always serialise");
+        self.conn().set(keys::limits(tenant), json).await
+    }
+}

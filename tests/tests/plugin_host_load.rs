@@ -1,0 +1,190 @@
+//! The plugin host under load and across cache misses: evicted plugins are
+//! recompiled from lazily loaded bytes, hostile calls running at once do not
+//! stall the tokio runtime, and (printed with `--nocapture`, not asserted)
+//! the per-call cost of a fresh-instance transform against native Rust.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use gateway::plugins::{Budget, PluginFailure, PluginInput};
+use gateway_tests::plugins::{delivered, host_with, input, order_v1, wasm};
+use serde_json::{Map, Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_plugin_is_recompiled_from_its_loaded_bytes() {
+    let host = host_with(|c| c.cache_entries = 1);
+    let budget = host.default_budget();
+    let upgrade = wasm("schema_upgrade");
+    let sha = host.compile(upgrade.clone()).await.unwrap();
+    host.compile(wasm("json_filter")).await.unwrap();
+    assert!(
+        !host.is_cached(&sha),
+        "the one cache entry went to json_filter"
+    );
+
+    let loads = AtomicUsize::new(0);
+    let load = || async {
+        loads.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, String>(upgrade.clone())
+    };
+    delivered(&host.invoke(&sha, load, &order_v1(), budget).await);
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert!(host.is_cached(&sha));
+
+    let never = || async { Err::<Arc<Vec<u8>>, _>("must not be loaded: it is cached") };
+    delivered(&host.invoke(&sha, never, &order_v1(), budget).await);
+
+    host.compile(wasm("json_filter")).await.unwrap();
+    let wrong = || async { Ok::<_, String>(wasm("json_filter")) };
+    let call = host.invoke(&sha, wrong, &order_v1(), budget).await;
+    assert!(
+        matches!(&call.result, Err(PluginFailure::Unavailable(m)) if m.contains("does not hash")),
+        "{:?}",
+        call.result
+    );
+
+    let missing = || async { Err::<Arc<Vec<u8>>, _>("no such plugin in Redis") };
+    let call = host
+        .invoke(&"0".repeat(64), missing, &order_v1(), budget)
+        .await;
+    assert!(
+        matches!(&call.result, Err(PluginFailure::Unavailable(m)) if m.contains("no such plugin")),
+        "{:?}",
+        call.result
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_calls_at_once_do_not_stall_the_runtime() {
+    let host = host_with(|_| {});
+    let spin_sha = host.compile(wasm("infinite_loop")).await.unwrap();
+    let upgrade_sha = host.compile(wasm("schema_upgrade")).await.unwrap();
+    let hostile = Budget {
+        cpu_ms: 200,
+        deadline_ms: 10_000,
+        memory_bytes: 16 << 20,
+    };
+
+    let mut spinners = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (host, sha) = (host.clone(), spin_sha.clone());
+        spinners.spawn(async move {
+            let load = || async { Err::<Arc<Vec<u8>>, _>("compiled above") };
+            host.invoke(&sha, load, &order_v1(), hostile).await
+        });
+    }
+    // A timer task on the same two workers: its worst gap between ticks
+    // shows how long a worker was held.
+    let ticker = tokio::spawn(async {
+        let (mut last, mut worst) = (Instant::now(), Duration::ZERO);
+        let end = Instant::now() + Duration::from_millis(300);
+        let mut n = 0;
+        while Instant::now() < end {
+            tokio::task::yield_now().await;
+            worst = worst.max(last.elapsed());
+            last = Instant::now();
+            n += 1;
+        }
+        println!("probe polls {n}");
+        worst
+    });
+    let started = Instant::now();
+    let load = || async { Err::<Arc<Vec<u8>>, _>("compiled above") };
+    let upgrade = host
+        .invoke(&upgrade_sha, load, &order_v1(), host.default_budget())
+        .await;
+    let upgrade_wall = started.elapsed();
+    delivered(&upgrade);
+
+    let worst_gap = ticker.await.unwrap();
+    while let Some(spun) = spinners.join_next().await {
+        assert_eq!(spun.unwrap().result.unwrap_err(), PluginFailure::CpuBudget);
+    }
+    println!(
+        "beside 8 spinning plugins: timer worst gap {worst_gap:?}, transform {upgrade_wall:?}"
+    );
+    assert!(worst_gap < Duration::from_millis(100), "{worst_gap:?}");
+    assert!(
+        upgrade_wall < Duration::from_millis(200),
+        "{upgrade_wall:?}"
+    );
+}
+
+/// An `order.created` v1 event of about 1 KiB.
+fn order_v1_1kib() -> PluginInput {
+    let items: Vec<Value> = (1..=9)
+        .map(|n| json!({"sku": format!("SKU-{n:04}"), "name": format!("Widget number {n}"), "qty": n, "price_cents": 999}))
+        .collect();
+    let data = json!({
+        "order_id": "ord_01hzy3k9m2", "customer_name": "Ada Lovelace",
+        "customer_email": "ada@example.com", "amount_cents": 8991, "currency": "GBP",
+        "items": items, "shipping": {"street": "12 St James's Square", "city": "London", "postcode": "SW1Y 4JH"},
+    });
+    input("order.created", Some(1), data, json!({}))
+}
+
+/// The same v1 → v2 rewrite as `plugins/examples/schema-upgrade`, natively.
+fn native_upgrade(data: &[u8]) -> Vec<u8> {
+    let mut order: Map<String, Value> = serde_json::from_slice(data).unwrap();
+    let name = order.remove("customer_name").unwrap();
+    let (first, last) = name.as_str().unwrap().split_once(' ').unwrap();
+    let mut customer = json!({"first_name": first, "last_name": last});
+    if let Some(email) = order.remove("customer_email") {
+        customer["email"] = email;
+    }
+    let value = order.remove("amount_cents").unwrap();
+    let currency = order.remove("currency").unwrap_or_else(|| json!("EUR"));
+    order.insert("customer".into(), customer);
+    order.insert(
+        "amount".into(),
+        json!({"value": value, "currency": currency}),
+    );
+    serde_json::to_vec(&order).unwrap()
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    (at(0.50), at(0.99))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_call_cost_of_a_fresh_instance_transform() {
+    const CALLS: usize = 2_000;
+    let host = host_with(|_| {});
+    let sha = host.compile(wasm("schema_upgrade")).await.unwrap();
+    let input = order_v1_1kib();
+    let budget = host.default_budget();
+    let load = || async { Err::<Arc<Vec<u8>>, _>("compiled above") };
+
+    let mut wasm_samples = Vec::with_capacity(CALLS);
+    let mut native_samples = Vec::with_capacity(CALLS);
+    for i in 0..CALLS + 200 {
+        let started = Instant::now();
+        let call = host.invoke(&sha, load, &input, budget).await;
+        let wasm_time = started.elapsed();
+        let started = Instant::now();
+        let native = std::hint::black_box(native_upgrade(&input.event.data));
+        let native_time = started.elapsed();
+        if i == 0 {
+            let (_, data) = delivered(&call);
+            assert_eq!(data, serde_json::from_slice::<Value>(&native).unwrap());
+        }
+        if i >= 200 {
+            wasm_samples.push(wasm_time);
+            native_samples.push(native_time);
+        }
+    }
+    let total: Duration = wasm_samples.iter().sum();
+    let (wasm_p50, wasm_p99) = percentiles(wasm_samples);
+    let (native_p50, native_p99) = percentiles(native_samples);
+    println!(
+        "schema_upgrade on a {} B event, {CALLS} sequential calls: fresh instance p50 {wasm_p50:?} \
+         p99 {wasm_p99:?} ({:.0} calls/s); native p50 {native_p50:?} p99 {native_p99:?}; \
+         ratio at p50 {:.1}x",
+        input.event.data.len(),
+        CALLS as f64 / total.as_secs_f64(),
+        wasm_p50.as_secs_f64() / native_p50.as_secs_f64(),
+    );
+}
