@@ -15,7 +15,10 @@ use crate::telemetry::Metrics;
 pub enum Outcome {
     /// Deliver. `body` is set when a plugin rewrote the event; `skipped`
     /// names plugins that failed and were skipped (`on_plugin_error: skip`).
-    Deliver { body: Option<String>, skipped: Option<String> },
+    Deliver {
+        body: Option<String>,
+        skipped: Option<String>,
+    },
     /// Not for this endpoint: a plugin dropped it, or failed under `drop`.
     Dropped(String),
     /// A plugin failed under `dead_letter`.
@@ -50,7 +53,11 @@ pub fn budget(default: Budget, limits: &TenantLimits) -> Budget {
 
 impl Chain {
     pub fn new(host: PluginHost, store: Store, metrics: Metrics) -> Chain {
-        Chain { host, store, metrics }
+        Chain {
+            host,
+            store,
+            metrics,
+        }
     }
 
     pub fn host(&self) -> &PluginHost {
@@ -59,9 +66,18 @@ impl Chain {
 
     /// Runs `endpoint`'s chain on the event stored with `body`. An error is
     /// a Redis failure: the caller leaves its work pending and tries again.
-    pub async fn run(&self, tenant: &str, endpoint: &Endpoint, event_id: &str, body: &str) -> anyhow::Result<Outcome> {
+    pub async fn run(
+        &self,
+        tenant: &str,
+        endpoint: &Endpoint,
+        event_id: &str,
+        body: &str,
+    ) -> anyhow::Result<Outcome> {
         if endpoint.plugins.is_empty() {
-            return Ok(Outcome::Deliver { body: None, skipped: None });
+            return Ok(Outcome::Deliver {
+                body: None,
+                skipped: None,
+            });
         }
         let Ok(parts) = serde_json::from_str::<BodyParts>(body) else {
             return Ok(Outcome::Failed("the stored event is unreadable".into()));
@@ -103,7 +119,10 @@ impl Chain {
             let store = self.store.clone();
             let tenant_id = tenant.to_string();
             let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
-            let call = self.host.invoke(&version.sha256, load, &input, budget).await;
+            let call = self
+                .host
+                .invoke(&version.sha256, load, &input, budget)
+                .await;
             self.metrics.plugin_calls.inc();
             match call.result {
                 Ok(Verdict::Deliver(event)) => {
@@ -111,7 +130,9 @@ impl Chain {
                     current = event;
                 }
                 Ok(Verdict::Drop(reason)) => {
-                    return Ok(Outcome::Dropped(format!("dropped by plugin {label}: {reason}")));
+                    return Ok(Outcome::Dropped(format!(
+                        "dropped by plugin {label}: {reason}"
+                    )));
                 }
                 Err(failure) => {
                     self.metrics.plugin_failures.inc();
@@ -125,7 +146,11 @@ impl Chain {
         let body = if rewritten {
             match std::str::from_utf8(&current.data) {
                 Ok(data) => Some(delivery_body(&current.event_type, &current.timestamp, data)),
-                Err(_) => return Ok(Outcome::Failed("the chain's output data is not UTF-8".into())),
+                Err(_) => {
+                    return Ok(Outcome::Failed(
+                        "the chain's output data is not UTF-8".into(),
+                    ));
+                }
             }
         } else {
             None
@@ -135,7 +160,12 @@ impl Chain {
     }
 
     /// Applies `on_plugin_error`: an outcome ends the chain, `None` goes on.
-    fn failed(&self, endpoint: &Endpoint, reason: String, skipped: &mut Vec<String>) -> Option<Outcome> {
+    fn failed(
+        &self,
+        endpoint: &Endpoint,
+        reason: String,
+        skipped: &mut Vec<String>,
+    ) -> Option<Outcome> {
         match endpoint.on_plugin_error {
             OnPluginError::DeadLetter => Some(Outcome::Failed(reason)),
             OnPluginError::Drop => Some(Outcome::Dropped(reason)),
@@ -153,9 +183,22 @@ mod tests {
 
     #[test]
     fn tenant_overrides_replace_only_what_they_set() {
-        let default = Budget { cpu_ms: 10, deadline_ms: 100, memory_bytes: 1 << 24 };
-        let limits = TenantLimits { plugin_cpu_ms: Some(3), ..TenantLimits::default() };
-        assert_eq!(budget(default, &limits), Budget { cpu_ms: 3, ..default });
+        let default = Budget {
+            cpu_ms: 10,
+            deadline_ms: 100,
+            memory_bytes: 1 << 24,
+        };
+        let limits = TenantLimits {
+            plugin_cpu_ms: Some(3),
+            ..TenantLimits::default()
+        };
+        assert_eq!(
+            budget(default, &limits),
+            Budget {
+                cpu_ms: 3,
+                ..default
+            }
+        );
         assert_eq!(budget(default, &TenantLimits::default()), default);
     }
 }

@@ -16,7 +16,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::chain::{Chain, Outcome};
 use crate::clock;
-use crate::queue::{DeadLetter, DeadStage, Decision, Entry, IngestEntry, Queue, Status, StatusKind, Task};
+use crate::queue::{
+    DeadLetter, DeadStage, Decision, Entry, IngestEntry, Queue, Status, StatusKind, Task,
+};
 use crate::store::{Endpoint, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
@@ -69,7 +71,11 @@ impl Inner {
     /// The tenant's endpoints, from the cache while its version is current.
     async fn endpoints(&self, tenant: &str) -> anyhow::Result<Arc<Vec<Endpoint>>> {
         let version = self.store.endpoints_version(tenant).await?;
-        if let Some((v, eps)) = self.cache.lock().expect("fan-out cache poisoned").get(tenant)
+        if let Some((v, eps)) = self
+            .cache
+            .lock()
+            .expect("fan-out cache poisoned")
+            .get(tenant)
             && *v == version
         {
             return Ok(eps.clone());
@@ -83,22 +89,39 @@ impl Inner {
         Ok(eps)
     }
 
-    async fn fan_out(&self, p: u16, entry_id: &str, entry: &IngestEntry, endpoints: &[Endpoint]) -> anyhow::Result<()> {
+    async fn fan_out(
+        &self,
+        p: u16,
+        entry_id: &str,
+        entry: &IngestEntry,
+        endpoints: &[Endpoint],
+    ) -> anyhow::Result<()> {
         let targets: Vec<&Endpoint> = endpoints
             .iter()
             .filter(|ep| !ep.disabled && ep.subscribes_to(&entry.event_type))
             .collect();
         let needs_body = targets.iter().any(|ep| !ep.plugins.is_empty());
         let body = match needs_body {
-            true => self.store.event_body(p, &entry.tenant, &entry.event).await?,
+            true => {
+                self.store
+                    .event_body(p, &entry.tenant, &entry.event)
+                    .await?
+            }
             false => None,
         };
         let mut decisions = Vec::with_capacity(targets.len());
         for endpoint in targets {
             let task = Task::new(&entry.tenant, &entry.event, &endpoint.id);
             let outcome = match &body {
-                Some(body) => self.chain.run(&entry.tenant, endpoint, &entry.event, body).await?,
-                None => Outcome::Deliver { body: None, skipped: None },
+                Some(body) => {
+                    self.chain
+                        .run(&entry.tenant, endpoint, &entry.event, body)
+                        .await?
+                }
+                None => Outcome::Deliver {
+                    body: None,
+                    skipped: None,
+                },
             };
             decisions.push(self.decide(p, task, outcome).await?);
         }
@@ -118,13 +141,19 @@ impl Inner {
         Ok(match outcome {
             Outcome::Deliver { body, skipped } => {
                 task.body = body;
-                Decision::Deliver { task, note: skipped }
+                Decision::Deliver {
+                    task,
+                    note: skipped,
+                }
             }
             Outcome::Dropped(reason) => {
                 self.metrics.events_dropped_by_plugins.inc();
                 let mut status = Status::new(StatusKind::Dropped, 0);
                 status.last_error = Some(reason);
-                Decision::Settled { endpoint: task.endpoint, status }
+                Decision::Settled {
+                    endpoint: task.endpoint,
+                    status,
+                }
             }
             Outcome::Failed(reason) => {
                 let mut status = Status::new(StatusKind::DeadLettered, 0);
@@ -139,7 +168,10 @@ impl Inner {
                 };
                 self.queue.write_dead_letter(&letter).await?;
                 self.metrics.deliveries_dead_lettered.inc();
-                Decision::Settled { endpoint: task.endpoint, status }
+                Decision::Settled {
+                    endpoint: task.endpoint,
+                    status,
+                }
             }
         })
     }
@@ -153,8 +185,15 @@ impl Stage for Fanout {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(partition = p, entry = %entry.id, error = %e, "unreadable ingest entry; skipping it");
-                    let unknown = IngestEntry { tenant: String::new(), event: String::new(), event_type: String::new() };
-                    self.inner.queue.fan_out(p, &entry.id, &unknown, &[]).await?;
+                    let unknown = IngestEntry {
+                        tenant: String::new(),
+                        event: String::new(),
+                        event_type: String::new(),
+                    };
+                    self.inner
+                        .queue
+                        .fan_out(p, &entry.id, &unknown, &[])
+                        .await?;
                     continue;
                 }
             };
@@ -166,7 +205,12 @@ impl Stage for Fanout {
                     eps
                 }
             };
-            let permit = self.permits.clone().acquire_owned().await.context("fan-out permits closed")?;
+            let permit = self
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .context("fan-out permits closed")?;
             let inner = self.inner.clone();
             self.tracker.spawn(async move {
                 let _permit = permit;

@@ -34,7 +34,14 @@ async fn install(api: &Api, tenant: &Tenant, name: &str, file: &str) {
 }
 
 async fn invoke(api: &Api, tenant: &Tenant, name: &str, body: Value) -> Value {
-    let (status, out) = api.call(Method::POST, &format!("/v1/plugins/{name}/invoke"), &tenant.key, Some(body)).await;
+    let (status, out) = api
+        .call(
+            Method::POST,
+            &format!("/v1/plugins/{name}/invoke"),
+            &tenant.key,
+            Some(body),
+        )
+        .await;
     assert_eq!(status, 200, "{out}");
     out
 }
@@ -65,22 +72,41 @@ async fn setup() -> Setup {
     let gateway = Gateway::spawn(&redis);
     let api = gateway.api();
     let tenant = api.create_tenant("acme").await;
-    Setup { _redis: redis, _gateway: gateway, api, tenant }
+    Setup {
+        _redis: redis,
+        _gateway: gateway,
+        api,
+        tenant,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_upgrade_is_tried_attached_and_delivered() {
-    let Setup { _redis, _gateway, api, tenant } = setup().await;
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
     install(&api, &tenant, "upgrade", "schema_upgrade").await;
     let (_, listed) = api.get("/v1/plugins", &tenant.key).await;
     assert_eq!(listed["data"][0]["name"], "upgrade");
     assert_eq!(listed["data"][0]["versions"][0]["version"], 1);
-    assert_eq!(listed["data"][0]["versions"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        listed["data"][0]["versions"][0]["sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
 
     let dry = invoke(&api, &tenant, "upgrade", json!({"event": {"type": "order.created", "data": order_v1(1250)}, "target": {"config": {"default_currency": "GBP"}}})).await;
     assert_eq!(dry["verdict"]["action"], "deliver", "{dry}");
     let data = &dry["verdict"]["event"]["data"];
-    assert_eq!(data["customer"], json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}));
+    assert_eq!(
+        data["customer"],
+        json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"})
+    );
     assert_eq!(data["amount"], json!({"value": 1250, "currency": "GBP"}));
     assert_eq!(dry["verdict"]["event"]["schema_version"], 2);
 
@@ -89,11 +115,18 @@ async fn a_schema_upgrade_is_tried_attached_and_delivered() {
     for (receiver, currency) in [(&usd, "USD"), (&gbp, "GBP")] {
         api.create_endpoint(&tenant, json!({"url": receiver.url("/"), "plugins": [{"name": "upgrade", "config": {"default_currency": currency}}]})).await;
     }
-    api.post_event(&tenant, json!({"type": "order.created", "data": order_v1(990)})).await;
+    api.post_event(
+        &tenant,
+        json!({"type": "order.created", "data": order_v1(990)}),
+    )
+    .await;
     for (receiver, currency) in [(&usd, "USD"), (&gbp, "GBP")] {
         let got = receiver.wait_for(1, WAIT).await;
         let body = got[0].json();
-        assert_eq!(body["data"]["amount"], json!({"value": 990, "currency": currency}));
+        assert_eq!(
+            body["data"]["amount"],
+            json!({"value": 990, "currency": currency})
+        );
         assert_eq!(body["data"]["customer"]["first_name"], "Ada");
         assert!(body["data"].get("customer_name").is_none());
     }
@@ -101,7 +134,12 @@ async fn a_schema_upgrade_is_tried_attached_and_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_drops_with_its_reason_and_a_chain_runs_in_order() {
-    let Setup { _redis, _gateway, api, tenant } = setup().await;
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
     install(&api, &tenant, "upgrade", "schema_upgrade").await;
     install(&api, &tenant, "filter", "json_filter").await;
     install(&api, &tenant, "redact", "pii_redactor").await;
@@ -112,13 +150,30 @@ async fn a_filter_drops_with_its_reason_and_a_chain_runs_in_order() {
         {"name": "filter", "config": {"pointer": "/amount/value", "op": "gt", "value": 1000}},
         {"name": "redact", "config": {"pointers": ["/order_id"]}},
     ]);
-    api.create_endpoint(&tenant, json!({"url": receiver.url("/"), "plugins": chain})).await;
+    api.create_endpoint(&tenant, json!({"url": receiver.url("/"), "plugins": chain}))
+        .await;
 
-    let small = api.post_event(&tenant, json!({"type": "order.created", "data": order_v1(500)})).await;
-    let big = api.post_event(&tenant, json!({"type": "order.created", "data": order_v1(5000)})).await;
+    let small = api
+        .post_event(
+            &tenant,
+            json!({"type": "order.created", "data": order_v1(500)}),
+        )
+        .await;
+    let big = api
+        .post_event(
+            &tenant,
+            json!({"type": "order.created", "data": order_v1(5000)}),
+        )
+        .await;
     let dropped = status_of(&api, &tenant, &small).await;
     assert_eq!(dropped["status"], "dropped");
-    assert!(dropped["last_error"].as_str().unwrap().contains("/amount/value"), "{dropped}");
+    assert!(
+        dropped["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("/amount/value"),
+        "{dropped}"
+    );
     assert_eq!(status_of(&api, &tenant, &big).await["status"], "delivered");
 
     let got = receiver.wait_for(1, WAIT).await;
@@ -131,8 +186,19 @@ async fn a_filter_drops_with_its_reason_and_a_chain_runs_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
-    let Setup { _redis, _gateway: gateway, api, tenant } = setup().await;
-    for (name, file) in [("loop", "infinite_loop"), ("hog", "memory_hog"), ("trap", "trap"), ("big", "oversized_output"), ("flood", "log_flood")] {
+    let Setup {
+        _redis,
+        _gateway: gateway,
+        api,
+        tenant,
+    } = setup().await;
+    for (name, file) in [
+        ("loop", "infinite_loop"),
+        ("hog", "memory_hog"),
+        ("trap", "trap"),
+        ("big", "oversized_output"),
+        ("flood", "log_flood"),
+    ] {
         install(&api, &tenant, name, file).await;
     }
     let event = json!({"event": {"type": "a.b", "data": {"x": 1}}});
@@ -140,12 +206,25 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
     let started = Instant::now();
     let out = invoke(&api, &tenant, "loop", event.clone()).await;
     assert_eq!(out["error"]["failure"], "cpu_budget", "{out}");
-    assert!(started.elapsed() < Duration::from_secs(2), "stopped within its budget");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopped within its budget"
+    );
     assert!(out["cpu_ms"].as_u64().unwrap() >= 50);
-    assert_eq!(invoke(&api, &tenant, "hog", event.clone()).await["error"]["failure"], "memory");
-    assert_eq!(invoke(&api, &tenant, "trap", event.clone()).await["error"]["failure"], "trap");
-    let big = json!({"event": {"type": "a.b", "data": {}}, "target": {"config": {"bytes": 2_000_000}}});
-    assert_eq!(invoke(&api, &tenant, "big", big).await["error"]["failure"], "output_too_large");
+    assert_eq!(
+        invoke(&api, &tenant, "hog", event.clone()).await["error"]["failure"],
+        "memory"
+    );
+    assert_eq!(
+        invoke(&api, &tenant, "trap", event.clone()).await["error"]["failure"],
+        "trap"
+    );
+    let big =
+        json!({"event": {"type": "a.b", "data": {}}, "target": {"config": {"bytes": 2_000_000}}});
+    assert_eq!(
+        invoke(&api, &tenant, "big", big).await["error"]["failure"],
+        "output_too_large"
+    );
     let flood = invoke(&api, &tenant, "flood", event.clone()).await;
     assert_eq!(flood["verdict"]["action"], "deliver");
     assert!(flood["logs"].as_array().unwrap().len() <= 100);
@@ -153,46 +232,97 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
 
     // Budgets change live through the operator API.
     let limits = format!("/v1/admin/tenants/{}/limits", tenant.id);
-    let (status, set) = api.call(Method::PUT, &limits, OPERATOR_TOKEN, Some(json!({"plugin_cpu_ms": 10}))).await;
-    assert_eq!((status, set["plugin_cpu_ms"].clone()), (200, json!(10)), "{set}");
+    let (status, set) = api
+        .call(
+            Method::PUT,
+            &limits,
+            OPERATOR_TOKEN,
+            Some(json!({"plugin_cpu_ms": 10})),
+        )
+        .await;
+    assert_eq!(
+        (status, set["plugin_cpu_ms"].clone()),
+        (200, json!(10)),
+        "{set}"
+    );
     let out = invoke(&api, &tenant, "loop", event.clone()).await;
-    assert!(out["cpu_ms"].as_u64().unwrap() < 50, "the new budget applies: {out}");
+    assert!(
+        out["cpu_ms"].as_u64().unwrap() < 50,
+        "the new budget applies: {out}"
+    );
 
     // dead_letter (the default): the reason is on the dead letter and the status.
     let receiver = Receiver::start().await;
-    api.create_endpoint(&tenant, json!({"url": receiver.url("/dl"), "plugins": [{"name": "trap"}]})).await;
-    let id = api.post_event(&tenant, json!({"type": "a.b", "data": {}})).await;
+    api.create_endpoint(
+        &tenant,
+        json!({"url": receiver.url("/dl"), "plugins": [{"name": "trap"}]}),
+    )
+    .await;
+    let id = api
+        .post_event(&tenant, json!({"type": "a.b", "data": {}}))
+        .await;
     let status = status_of(&api, &tenant, &id).await;
     assert_eq!(status["status"], "dead_lettered");
-    assert!(status["last_error"].as_str().unwrap().contains("trapped"), "{status}");
+    assert!(
+        status["last_error"].as_str().unwrap().contains("trapped"),
+        "{status}"
+    );
     let (_, letters) = api.get("/v1/dead-letters", &tenant.key).await;
     assert_eq!(letters["data"][0]["stage"], "plugin");
     assert!(receiver.count() == 0);
-    assert!(gateway.logs().contains("listening"), "the gateway is still up");
+    assert!(
+        gateway.logs().contains("listening"),
+        "the gateway is still up"
+    );
     let (health, _) = api.get("/healthz", "").await;
     assert_eq!(health, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_delivers_unchanged_drop_records_and_redelivery_reruns_the_chain() {
-    let Setup { _redis, _gateway, api, tenant } = setup().await;
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
     install(&api, &tenant, "trap", "trap").await;
     install(&api, &tenant, "upgrade", "schema_upgrade").await;
-    let (skip, drop, dead) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    let (skip, drop, dead) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
     api.create_endpoint(&tenant, json!({"url": skip.url("/"), "plugins": [{"name": "trap"}], "on_plugin_error": "skip", "event_types": ["order.created"]})).await;
     api.create_endpoint(&tenant, json!({"url": drop.url("/"), "plugins": [{"name": "trap"}], "on_plugin_error": "drop", "event_types": ["order.created"]})).await;
     let dead_ep = api.create_endpoint(&tenant, json!({"url": dead.url("/"), "plugins": [{"name": "trap"}], "event_types": ["order.created"]})).await;
 
-    let id = api.post_event(&tenant, json!({"type": "order.created", "data": order_v1(100)})).await;
+    let id = api
+        .post_event(
+            &tenant,
+            json!({"type": "order.created", "data": order_v1(100)}),
+        )
+        .await;
     let got = skip.wait_for(1, WAIT).await;
-    assert_eq!(got[0].json()["data"], order_v1(100), "skip delivers the event as the failing plugin got it");
+    assert_eq!(
+        got[0].json()["data"],
+        order_v1(100),
+        "skip delivers the event as the failing plugin got it"
+    );
     let (_, event) = wait_until("three final statuses", WAIT, || async {
         let (s, e) = api.get(&format!("/v1/events/{id}"), &tenant.key).await;
-        let done = e["deliveries"].as_array().is_some_and(|d| d.len() == 3 && d.iter().all(|x| x["status"] != "pending"));
+        let done = e["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.len() == 3 && d.iter().all(|x| x["status"] != "pending"));
         done.then_some((s, e))
     })
     .await;
-    let by_status: Vec<&str> = event["deliveries"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
+    let by_status: Vec<&str> = event["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
     for want in ["delivered", "dropped", "dead_lettered"] {
         assert!(by_status.contains(&want), "{event}");
     }
@@ -200,27 +330,65 @@ async fn skip_delivers_unchanged_drop_records_and_redelivery_reruns_the_chain() 
 
     // Fix the dead-lettered endpoint's chain, then redeliver: the chain runs again.
     let ep = format!("/v1/endpoints/{}", dead_ep.id);
-    let (status, _) = api.call(Method::PATCH, &ep, &tenant.key, Some(json!({"plugins": [{"name": "upgrade"}]}))).await;
+    let (status, _) = api
+        .call(
+            Method::PATCH,
+            &ep,
+            &tenant.key,
+            Some(json!({"plugins": [{"name": "upgrade"}]})),
+        )
+        .await;
     assert_eq!(status, 200);
     let (_, letters) = api.get("/v1/dead-letters", &tenant.key).await;
     let letter = letters["data"][0]["id"].as_str().unwrap().to_string();
-    let (status, body) = api.call(Method::POST, &format!("/v1/dead-letters/{letter}/redeliver"), &tenant.key, None).await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/v1/dead-letters/{letter}/redeliver"),
+            &tenant.key,
+            None,
+        )
+        .await;
     assert_eq!(status, 202, "{body}");
     let got = dead.wait_for(1, WAIT).await;
-    assert_eq!(got[0].json()["data"]["amount"]["value"], 100, "delivered as the new chain made it");
+    assert_eq!(
+        got[0].json()["data"]["amount"]["value"],
+        100,
+        "delivered as the new chain made it"
+    );
 
     // A plugin in use cannot be deleted; once unused it can.
-    let (status, body) = api.call(Method::DELETE, "/v1/plugins/upgrade", &tenant.key, None).await;
+    let (status, body) = api
+        .call(Method::DELETE, "/v1/plugins/upgrade", &tenant.key, None)
+        .await;
     assert_eq!(status, 409, "{body}");
-    api.call(Method::PATCH, &ep, &tenant.key, Some(json!({"plugins": []}))).await;
-    let (status, _) = api.call(Method::DELETE, "/v1/plugins/upgrade", &tenant.key, None).await;
+    api.call(
+        Method::PATCH,
+        &ep,
+        &tenant.key,
+        Some(json!({"plugins": []})),
+    )
+    .await;
+    let (status, _) = api
+        .call(Method::DELETE, "/v1/plugins/upgrade", &tenant.key, None)
+        .await;
     assert_eq!(status, 204);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
-    let Setup { _redis, _gateway, api, tenant } = setup().await;
-    let reason = |body: &Value| body["errors"][0]["message"].as_str().unwrap_or_default().to_string();
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
+    let reason = |body: &Value| {
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     let (status, body) = upload(&api, &tenant, "p", b"hello, not wasm".to_vec()).await;
     assert_eq!(status, 422, "{body}");
     assert!(reason(&body).contains("not a WebAssembly"), "{body}");
@@ -233,21 +401,48 @@ async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
     let (status, _) = upload(&api, &tenant, "Bad Name", wasm("trap")).await;
     assert_eq!(status, 422);
     let (_, listed) = api.get("/v1/plugins", &tenant.key).await;
-    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "nothing was stored");
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        0,
+        "nothing was stored"
+    );
 
     install(&api, &tenant, "upgrade", "schema_upgrade").await;
     let (status, again) = upload(&api, &tenant, "upgrade", wasm("schema_upgrade")).await;
-    assert_eq!((status, again["version"].clone()), (200, json!(1)), "the same bytes are the same version");
+    assert_eq!(
+        (status, again["version"].clone()),
+        (200, json!(1)),
+        "the same bytes are the same version"
+    );
     let (status, next) = upload(&api, &tenant, "upgrade", wasm("json_filter")).await;
     assert_eq!((status, next["version"].clone()), (201, json!(2)));
 
     let other = api.create_tenant("other").await;
     let receiver = Receiver::start().await;
     assert_eq!(api.get("/v1/plugins/upgrade", &other.key).await.0, 404);
-    let (status, _) = api.call(Method::POST, "/v1/plugins/upgrade/invoke", &other.key, Some(json!({"event": {"type": "a", "data": {}}}))).await;
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/plugins/upgrade/invoke",
+            &other.key,
+            Some(json!({"event": {"type": "a", "data": {}}})),
+        )
+        .await;
     assert_eq!(status, 404);
-    assert_eq!(api.call(Method::DELETE, "/v1/plugins/upgrade", &other.key, None).await.0, 404);
-    let (status, body) = api.call(Method::POST, "/v1/endpoints", &other.key, Some(json!({"url": receiver.url("/"), "plugins": [{"name": "upgrade"}]}))).await;
+    assert_eq!(
+        api.call(Method::DELETE, "/v1/plugins/upgrade", &other.key, None)
+            .await
+            .0,
+        404
+    );
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/v1/endpoints",
+            &other.key,
+            Some(json!({"url": receiver.url("/"), "plugins": [{"name": "upgrade"}]})),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["pointer"], "/plugins/0/name");
 

@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{Json, Operator, PageQuery, Query};
+use crate::error::FieldError;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::error::FieldError;
 use crate::store::{Tenant, TenantLimits};
 
 #[derive(Deserialize)]
@@ -105,10 +105,19 @@ fn limits_out(state: &AppState, overrides: TenantLimits) -> LimitsOut {
 }
 
 async fn known_tenant(state: &AppState, id: &str) -> ApiResult<()> {
-    state.store.tenant(id).await?.map(drop).ok_or(ApiError::NotFound("tenant"))
+    state
+        .store
+        .tenant(id)
+        .await?
+        .map(drop)
+        .ok_or(ApiError::NotFound("tenant"))
 }
 
-pub async fn get_limits(State(state): State<AppState>, _: Operator, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn get_limits(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     known_tenant(&state, &id).await?;
     let overrides = state.store.limits(&id).await?;
     Ok(axum::Json(limits_out(&state, overrides)).into_response())
@@ -124,7 +133,10 @@ pub async fn put_limits(
     let mut limits = state.store.limits(&id).await?;
     let plugins = &state.config.plugins;
     let mut errors = Vec::new();
-    let mut apply = |field: &mut Option<u64>, value: Option<Option<u64>>, name: &str, range: std::ops::RangeInclusive<u64>| {
+    let mut apply = |field: &mut Option<u64>,
+                     value: Option<Option<u64>>,
+                     name: &str,
+                     range: std::ops::RangeInclusive<u64>| {
         if let Some(value) = value {
             if let Some(v) = value
                 && !range.contains(&v)
@@ -137,8 +149,18 @@ pub async fn put_limits(
             *field = value;
         }
     };
-    apply(&mut limits.plugin_cpu_ms, patch.plugin_cpu_ms, "plugin_cpu_ms", 1..=60_000);
-    apply(&mut limits.plugin_deadline_ms, patch.plugin_deadline_ms, "plugin_deadline_ms", 1..=60_000);
+    apply(
+        &mut limits.plugin_cpu_ms,
+        patch.plugin_cpu_ms,
+        "plugin_cpu_ms",
+        1..=60_000,
+    );
+    apply(
+        &mut limits.plugin_deadline_ms,
+        patch.plugin_deadline_ms,
+        "plugin_deadline_ms",
+        1..=60_000,
+    );
     apply(
         &mut limits.plugin_memory_bytes,
         patch.plugin_memory_bytes,

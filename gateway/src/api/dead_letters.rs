@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{PageQuery, Query, TenantId};
-use crate::error::{ApiError, ApiResult};
 use crate::chain::Outcome;
+use crate::error::{ApiError, ApiResult};
 use crate::queue::{DeadLetter, DeadStage, Task};
 use crate::state::AppState;
 
@@ -108,7 +108,11 @@ pub async fn redeliver(
             .event_body(letter.partition, &tenant, &task.event)
             .await?
             .ok_or_else(|| ApiError::Conflict("the event is past its retention window".into()))?;
-        match state.chain.run(&tenant, &endpoint, &task.event, &body).await? {
+        match state
+            .chain
+            .run(&tenant, &endpoint, &task.event, &body)
+            .await?
+        {
             Outcome::Deliver { body, .. } => task.body = body,
             Outcome::Dropped(reason) | Outcome::Failed(reason) => {
                 return Err(ApiError::Conflict(format!(

@@ -132,17 +132,29 @@ fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldErr
 const MAX_CHAIN: usize = 8;
 
 /// Every plugin in the chain exists (and the version, when one is pinned).
-async fn check_plugins(state: &AppState, tenant: &str, endpoint: &Endpoint, errors: &mut Vec<FieldError>) -> ApiResult<()> {
+async fn check_plugins(
+    state: &AppState,
+    tenant: &str,
+    endpoint: &Endpoint,
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
     if endpoint.plugins.len() > MAX_CHAIN {
-        errors.push(FieldError::new("/plugins", format!("may hold at most {MAX_CHAIN} plugins")));
+        errors.push(FieldError::new(
+            "/plugins",
+            format!("may hold at most {MAX_CHAIN} plugins"),
+        ));
         return Ok(());
     }
     for (i, link) in endpoint.plugins.iter().enumerate() {
         match state.store.plugin(tenant, &link.name).await? {
-            None => errors.push(FieldError::new(format!("/plugins/{i}/name"), "no such plugin")),
-            Some(p) if p.version(link.version).is_none() => {
-                errors.push(FieldError::new(format!("/plugins/{i}/version"), "no such version of this plugin"))
-            }
+            None => errors.push(FieldError::new(
+                format!("/plugins/{i}/name"),
+                "no such plugin",
+            )),
+            Some(p) if p.version(link.version).is_none() => errors.push(FieldError::new(
+                format!("/plugins/{i}/version"),
+                "no such version of this plugin",
+            )),
             Some(_) => {}
         }
     }

@@ -19,17 +19,26 @@ use crate::store::{Plugin, PluginVersion, new_id};
 fn check_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.as_bytes()[0].is_ascii_alphanumeric();
     match ok {
         true => Ok(()),
-        false => Err(ApiError::invalid("path:name", "must be 1 to 64 of a-z, 0-9, - and _")),
+        false => Err(ApiError::invalid(
+            "path:name",
+            "must be 1 to 64 of a-z, 0-9, - and _",
+        )),
     }
 }
 
 async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
     check_name(name).map_err(|_| ApiError::NotFound("plugin"))?;
-    state.store.plugin(tenant, name).await?.ok_or(ApiError::NotFound("plugin"))
+    state
+        .store
+        .plugin(tenant, name)
+        .await?
+        .ok_or(ApiError::NotFound("plugin"))
 }
 
 /// `PUT /v1/plugins/{name}` with the component's bytes as the body.
@@ -52,7 +61,10 @@ pub async fn upload(
         .compile(bytes.clone())
         .await
         .map_err(|e| ApiError::Invalid(vec![FieldError::new("body", e.to_string())]))?;
-    let mut plugin = state.store.plugin(&tenant, &name).await?.unwrap_or(Plugin { name: name.clone(), versions: vec![] });
+    let mut plugin = state.store.plugin(&tenant, &name).await?.unwrap_or(Plugin {
+        name: name.clone(),
+        versions: vec![],
+    });
     if let Some(latest) = plugin.versions.last()
         && latest.sha256 == sha256
     {
@@ -66,7 +78,11 @@ pub async fn upload(
     };
     plugin.versions.push(version.clone());
     state.store.put_plugin(&tenant, &plugin, &bytes).await?;
-    Ok((StatusCode::CREATED, axum::Json(version_out(&name, &version))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(version_out(&name, &version)),
+    )
+        .into_response())
 }
 
 #[derive(Serialize)]
@@ -85,7 +101,10 @@ pub async fn list(
     TenantId(tenant): TenantId,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Response> {
-    let page = state.store.plugins(&tenant, page.limit()?, page.cursor.as_deref()).await?;
+    let page = state
+        .store
+        .plugins(&tenant, page.limit()?, page.cursor.as_deref())
+        .await?;
     Ok(axum::Json(page).into_response())
 }
 
@@ -110,7 +129,10 @@ pub async fn delete(
         .map(|ep| ep.id.as_str())
         .collect();
     if !users.is_empty() {
-        return Err(ApiError::Conflict(format!("the plugin is used by endpoints {}", users.join(", "))));
+        return Err(ApiError::Conflict(format!(
+            "the plugin is used by endpoints {}",
+            users.join(", ")
+        )));
     }
     state.store.delete_plugin(&tenant, &plugin).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -224,10 +246,15 @@ pub async fn invoke(
             metadata: event.metadata,
         },
         target: PluginTarget {
-            endpoint_id: input.target.endpoint_id.unwrap_or_else(|| "ep_dry_run".into()),
+            endpoint_id: input
+                .target
+                .endpoint_id
+                .unwrap_or_else(|| "ep_dry_run".into()),
             schema_version: input.target.schema_version,
-            config: serde_json::to_vec(&input.target.config.unwrap_or_else(|| serde_json::json!({})))
-                .expect("JSON always serialises"),
+            config: serde_json::to_vec(
+                &input.target.config.unwrap_or_else(|| serde_json::json!({})),
+            )
+            .expect("JSON always serialises"),
         },
     };
     let limits = state.store.limits(&tenant).await?;
@@ -235,11 +262,26 @@ pub async fn invoke(
     let store = state.store.clone();
     let (tenant_id, sha256) = (tenant.clone(), version.sha256.clone());
     let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
-    let call = state.chain.host().invoke(&version.sha256, load, &call_input, budget).await;
+    let call = state
+        .chain
+        .host()
+        .invoke(&version.sha256, load, &call_input, budget)
+        .await;
     let (verdict, error) = match call.result {
-        Ok(Verdict::Deliver(event)) => (Some(VerdictOut::Deliver { event: event.into() }), None),
+        Ok(Verdict::Deliver(event)) => (
+            Some(VerdictOut::Deliver {
+                event: event.into(),
+            }),
+            None,
+        ),
         Ok(Verdict::Drop(reason)) => (Some(VerdictOut::Drop { reason }), None),
-        Err(failure) => (None, Some(ErrorOut { message: failure.to_string(), failure })),
+        Err(failure) => (
+            None,
+            Some(ErrorOut {
+                message: failure.to_string(),
+                failure,
+            }),
+        ),
     };
     let out = InvokeOut {
         version: version.version,

@@ -150,7 +150,10 @@ impl Inner {
             }
         };
         let (endpoint, body) = match &task.body {
-            Some(body) => (self.store.endpoint(&task.tenant, &task.endpoint).await?, Some(body.clone())),
+            Some(body) => (
+                self.store.endpoint(&task.tenant, &task.endpoint).await?,
+                Some(body.clone()),
+            ),
             None => tokio::try_join!(
                 self.store.endpoint(&task.tenant, &task.endpoint),
                 self.store.event_body(p, &task.tenant, &task.event),

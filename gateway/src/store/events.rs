@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn delivery_body_keeps_data_bytes_and_escapes_strings() {
         let body = delivery_body("a\"b", "2024-01-01T00:00:00Z", "{\"n\": 1.50}");
-        assert_eq!(body, r#"{"type":"a\"b","timestamp":"2024-01-01T00:00:00Z","data":{"n": 1.50}}"#);
+        assert_eq!(
+            body,
+            r#"{"type":"a\"b","timestamp":"2024-01-01T00:00:00Z","data":{"n": 1.50}}"#
+        );
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(parsed["type"], "a\"b");
     }
