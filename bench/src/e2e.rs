@@ -11,9 +11,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cpu::CpuMeter;
 use crate::harness::{self, RunningGateway};
 use crate::load::{self, LoadReport, Target};
 use crate::receiver::{Receiver, Recorded};
+use crate::report::Row;
 use crate::stats::{millis, per_second, thousands};
 use crate::{Bench, DRAIN_TIMEOUT, FIXED_RATE, TARGET_DELIVERED_PER_S, TARGET_FIXED_RATE_P99};
 
@@ -28,6 +30,7 @@ impl Bench {
         gateway: &RunningGateway,
         ingest_rate: f64,
     ) -> anyhow::Result<()> {
+        let meter = CpuMeter::start(&mut self.conn).await?;
         let started = Instant::now();
         let mut load = load::closed_loop(
             target,
@@ -54,18 +57,19 @@ impl Bench {
         let span = got.last_at.map_or(Duration::ZERO, |at| at - started);
         let delivered = per_second(got.unique(), span);
         let label = "4 end-to-end, ingest + delivery";
-        self.report.row(
-            label,
-            format!("{} ev/s", thousands(delivered)),
-            millis(got.latencies.quantile(0.50)),
-            millis(got.latencies.quantile(0.99)),
-            format!(
+        self.report.row(Row {
+            label: label.to_string(),
+            rate: format!("{} ev/s", thousands(delivered)),
+            p50: millis(got.latencies.quantile(0.50)),
+            p99: millis(got.latencies.quantile(0.99)),
+            cpu: meter.stop(&mut self.conn).await?,
+            note: format!(
                 "send->receive; {} delivered, ingest {} ev/s (p99 {})",
                 thousands(got.unique() as f64),
                 thousands(per_second(load.ok, load.elapsed)),
                 millis(load.latencies.quantile(0.99))
             ),
-        );
+        });
         let r = &mut self.report;
         r.ratio(
             "end-to-end delivered / gateway ingest alone",
@@ -85,24 +89,27 @@ impl Bench {
     }
 
     /// Phase 5: an open-loop 1,000 events/s; p99 from scheduled send to arrival.
-    pub async fn fixed_rate(&mut self, target: &Target, receiver: &Receiver) {
+    pub async fn fixed_rate(&mut self, target: &Target, receiver: &Receiver) -> anyhow::Result<()> {
+        let meter = CpuMeter::start(&mut self.conn).await?;
         let mut load =
             load::fixed_rate(target, &self.payload, self.clock, FIXED_RATE, self.measure).await;
         let complete = receiver.wait_for(load.ok, DRAIN_TIMEOUT).await;
         let mut got = receiver.take();
         let label = format!("5 end-to-end at {} ev/s", thousands(f64::from(FIXED_RATE)));
         let p99 = got.latencies.quantile(0.99);
-        self.report.row(
-            &label,
-            format!("{} ev/s", thousands(per_second(load.ok, load.elapsed))),
-            millis(got.latencies.quantile(0.50)),
-            millis(p99),
-            format!(
-                "send->receive; {} delivered, ingest p99 {}",
+        self.report.row(Row {
+            label: label.clone(),
+            rate: format!("{} ev/s", thousands(per_second(load.ok, load.elapsed))),
+            p50: millis(got.latencies.quantile(0.50)),
+            p99: millis(p99),
+            cpu: meter.stop(&mut self.conn).await?,
+            note: format!(
+                "send->receive; {} delivered, max {}; ingest p99 {}",
                 thousands(got.unique() as f64),
+                millis(got.latencies.quantile(1.0)),
                 millis(load.latencies.quantile(0.99))
             ),
-        );
+        });
         self.report.verdict(
             &format!(
                 "end-to-end p99 at {} ev/s < {} ms",
@@ -113,6 +120,7 @@ impl Bench {
             complete && p99.is_some_and(|p| p < TARGET_FIXED_RATE_P99),
         );
         self.note_outcome(&label, &load, &got, complete);
+        Ok(())
     }
 
     fn note_outcome(&mut self, label: &str, load: &LoadReport, got: &Recorded, complete: bool) {

@@ -11,6 +11,7 @@
 //! time and count; the exit code is 0 only when every target was met.
 
 mod baseline;
+mod cpu;
 mod e2e;
 mod harness;
 mod load;
@@ -26,11 +27,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use redis::aio::MultiplexedConnection;
 
+use cpu::CpuMeter;
 use harness::RunningGateway;
 use load::{LoadReport, Payload, Target};
 use receiver::Receiver;
 use redis_server::{Persistence, RedisServer};
-use report::Report;
+use report::{Report, Row};
 use stats::{Clock, millis, per_second, thousands};
 
 /// Targets the run is judged against.
@@ -109,6 +111,12 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let concurrency = usize::from(args.concurrency);
     let run_started = Instant::now();
     let redis = RedisServer::start(persistence).await?;
+    eprintln!(
+        "redis-server {} on port {}; persistence {}",
+        redis.version,
+        redis.port,
+        persistence.describe()
+    );
     let mut bench = Bench {
         clock: Clock::start(),
         payload: Arc::new(Payload::new()),
@@ -136,64 +144,28 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         args.seconds,
         WARMUP.as_secs()
     ));
-    eprintln!(
-        "redis-server {} on port {}; persistence {}",
-        redis.version,
-        redis.port,
-        persistence.describe()
+    bench.report.header(
+        "cpu: average cores used by this process (gateway, load generator and receiver), \
+         by redis-server, and by everything else on the machine",
     );
 
     eprintln!("[1/5] raw pipelined XADD");
-    let raw =
-        baseline::raw_xadd(&mut bench.conn, &bench.payload, bench.clock, bench.measure).await?;
-    let raw_rate = per_second(raw.events, raw.elapsed);
-    bench.report.row(
-        &format!(
-            "1 raw XADD, pipelined x{} (1 connection)",
-            baseline::RAW_BATCH
-        ),
-        format!("{} ev/s", thousands(raw_rate)),
-        "-".into(),
-        "-".into(),
-        format!("{} events", thousands(raw.events as f64)),
-    );
-
+    let raw_rate = bench.raw().await?;
     eprintln!("[2/5] bare axum handler, one XADD per request");
     let bare = baseline::BareHandler::start(&redis.url()).await?;
-    let target = Target {
-        http: bench.http.clone(),
-        url: bare.url.parse()?,
-        bearer: None,
-    };
-    let bare_load = load::closed_loop(
-        &target,
-        &bench.payload,
-        bench.clock,
-        concurrency,
-        WARMUP,
-        bench.measure,
-    )
-    .await;
+    let target = bench.target(&bare.url, None)?;
+    let bare_rate = bench
+        .closed("2 bare axum handler + 1 XADD", "req/s", &target)
+        .await?;
     bare.stop().await?;
-    let bare_rate = bench.closed_row("2 bare axum handler + 1 XADD", "req/s", bare_load);
 
     eprintln!("[3/5] gateway ingest");
     let gateway = RunningGateway::start(&redis.url(), bench.http.clone()).await?;
-    let target = Target {
-        http: bench.http.clone(),
-        url: gateway.events_url().parse()?,
-        bearer: Some(gateway.create_tenant("bench-ingest").await?),
-    };
-    let ingest_load = load::closed_loop(
-        &target,
-        &bench.payload,
-        bench.clock,
-        concurrency,
-        WARMUP,
-        bench.measure,
-    )
-    .await;
-    let ingest_rate = bench.closed_row("3 gateway POST /v1/events", "ev/s", ingest_load);
+    let key = gateway.create_tenant("bench-ingest").await?;
+    let target = bench.target(&gateway.events_url(), Some(key))?;
+    let ingest_rate = bench
+        .closed("3 gateway POST /v1/events", "ev/s", &target)
+        .await?;
     let r = &mut bench.report;
     r.ratio("bare handler / raw XADD", bare_rate, raw_rate);
     r.ratio("gateway ingest / raw XADD", ingest_rate, raw_rate);
@@ -210,18 +182,15 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
 
     let receiver = Receiver::start(bench.clock).await?;
-    let e2e_key = gateway.create_tenant("bench-e2e").await?;
-    gateway.create_endpoint(&e2e_key, &receiver.url).await?;
-    let target = Target {
-        bearer: Some(e2e_key),
-        ..target
-    };
+    let key = gateway.create_tenant("bench-e2e").await?;
+    gateway.create_endpoint(&key, &receiver.url).await?;
+    let target = bench.target(&gateway.events_url(), Some(key))?;
     eprintln!("[4/5] end-to-end: ingest and delivery together");
     bench
         .end_to_end(&target, &receiver, &gateway, ingest_rate)
         .await?;
     eprintln!("[5/5] end-to-end at {FIXED_RATE} events/s");
-    bench.fixed_rate(&target, &receiver).await;
+    bench.fixed_rate(&target, &receiver).await?;
 
     gateway.stop().await?;
     receiver.stop().await?;
@@ -234,22 +203,61 @@ async fn run(args: Args) -> anyhow::Result<Report> {
 }
 
 impl Bench {
-    /// Adds the row of a closed-loop phase; returns its rate.
-    fn closed_row(&mut self, label: &str, unit: &str, mut load: LoadReport) -> f64 {
+    fn target(&self, url: &str, bearer: Option<String>) -> anyhow::Result<Target> {
+        Ok(Target {
+            http: self.http.clone(),
+            url: url.parse()?,
+            bearer,
+        })
+    }
+
+    /// Phase 1: pipelined `XADD`s straight to Redis; returns events/s.
+    async fn raw(&mut self) -> anyhow::Result<f64> {
+        let meter = CpuMeter::start(&mut self.conn).await?;
+        let raw =
+            baseline::raw_xadd(&mut self.conn, &self.payload, self.clock, self.measure).await?;
+        let rate = per_second(raw.events, raw.elapsed);
+        self.report.row(Row {
+            label: format!(
+                "1 raw XADD, pipelined x{} (1 connection)",
+                baseline::RAW_BATCH
+            ),
+            rate: format!("{} ev/s", thousands(rate)),
+            p50: "-".into(),
+            p99: "-".into(),
+            cpu: meter.stop(&mut self.conn).await?,
+            note: format!("{} events", thousands(raw.events as f64)),
+        });
+        Ok(rate)
+    }
+
+    /// A closed-loop phase (2 or 3) against `target`; returns its rate.
+    async fn closed(&mut self, label: &str, unit: &str, target: &Target) -> anyhow::Result<f64> {
+        let meter = CpuMeter::start(&mut self.conn).await?;
+        let mut load = load::closed_loop(
+            target,
+            &self.payload,
+            self.clock,
+            self.concurrency,
+            WARMUP,
+            self.measure,
+        )
+        .await;
         let rate = per_second(load.ok, load.elapsed);
-        self.report.row(
-            label,
-            format!("{} {unit}", thousands(rate)),
-            millis(load.latencies.quantile(0.50)),
-            millis(load.latencies.quantile(0.99)),
-            format!(
+        self.report.row(Row {
+            label: label.to_string(),
+            rate: format!("{} {unit}", thousands(rate)),
+            p50: millis(load.latencies.quantile(0.50)),
+            p99: millis(load.latencies.quantile(0.99)),
+            cpu: meter.stop(&mut self.conn).await?,
+            note: format!(
                 "{} requests, c={}",
                 thousands(load.ok as f64),
                 self.concurrency
             ),
-        );
+        });
         self.note_failures(label, &load);
-        rate
+        Ok(rate)
     }
 
     fn note_failures(&mut self, label: &str, load: &LoadReport) {

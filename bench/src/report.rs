@@ -4,13 +4,17 @@
 
 use std::fmt::Write;
 
+use crate::cpu::CpuUse;
+
 /// One measured line of the table.
-struct Row {
-    label: String,
-    rate: String,
-    p50: String,
-    p99: String,
-    note: String,
+pub struct Row {
+    pub label: String,
+    pub rate: String,
+    pub p50: String,
+    pub p99: String,
+    /// Cores busy on average during the phase.
+    pub cpu: CpuUse,
+    pub note: String,
 }
 
 /// One target and whether the run met it.
@@ -36,14 +40,8 @@ impl Report {
         self.header.push(line.into());
     }
 
-    pub fn row(&mut self, label: &str, rate: String, p50: String, p99: String, note: String) {
-        self.rows.push(Row {
-            label: label.to_string(),
-            rate,
-            p50,
-            p99,
-            note,
-        });
+    pub fn row(&mut self, row: Row) {
+        self.rows.push(row);
     }
 
     /// `numerator / denominator`, printed as `0.72x`.
@@ -84,14 +82,15 @@ impl Report {
         let label_width = self.rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
         let _ = writeln!(
             out,
-            "\n{:<label_width$}  {:>16}  {:>10}  {:>10}  note",
-            "measurement", "throughput", "p50", "p99"
+            "\n{:<label_width$}  {:>16}  {:>10}  {:>10}  {:>16}  note",
+            "measurement", "throughput", "p50", "p99", "cpu: own/rds/oth"
         );
-        let _ = writeln!(out, "{}", "-".repeat(label_width + 48));
+        let _ = writeln!(out, "{}", "-".repeat(label_width + 66));
         for r in &self.rows {
+            let cpu = format!("{:.2} {:.2} {:.2}", r.cpu.own, r.cpu.redis, r.cpu.others);
             let _ = writeln!(
                 out,
-                "{:<label_width$}  {:>16}  {:>10}  {:>10}  {}",
+                "{:<label_width$}  {:>16}  {:>10}  {:>10}  {cpu:>16}  {}",
                 r.label, r.rate, r.p50, r.p99, r.note
             );
         }
@@ -130,13 +129,18 @@ mod tests {
     fn the_table_shows_rows_ratios_and_verdicts() {
         let mut report = Report::default();
         report.header("persistence: none");
-        report.row(
-            "gateway ingest",
-            "7,000 ev/s".into(),
-            "1.00 ms".into(),
-            "2.00 ms".into(),
-            String::new(),
-        );
+        report.row(Row {
+            label: "gateway ingest".into(),
+            rate: "7,000 ev/s".into(),
+            p50: "1.00 ms".into(),
+            p99: "2.00 ms".into(),
+            cpu: CpuUse {
+                own: 1.25,
+                redis: 0.5,
+                others: 0.0,
+            },
+            note: String::new(),
+        });
         assert_eq!(report.ratio("ingest / bare handler", 7.0, 10.0), 0.7);
         assert_eq!(report.ratio("nothing / zero", 1.0, 0.0), 0.0);
         report.verdict("ingest / bare handler >= 0.60x", "0.70x".into(), true);
@@ -149,6 +153,7 @@ mod tests {
             "persistence: none",
             "gateway ingest",
             "7,000 ev/s",
+            "1.25 0.50 0.00",
             "ingest / bare handler = 0.70x",
             "PASS",
             "MISS",

@@ -3,10 +3,17 @@
 //! endpoint's `on_plugin_error`. Used by fan-out, by the redelivery of
 //! plugin dead letters, and by nothing else.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::plugins::{Budget, PluginEvent, PluginHost, PluginInput, PluginTarget, Verdict};
+use crate::breaker::Breakers;
+use crate::lane::Lane;
+use crate::plugins::{
+    Budget, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
+};
 use crate::store::{Endpoint, OnPluginError, Store, TenantLimits, delivery_body};
 use crate::telemetry::Metrics;
 
@@ -40,6 +47,8 @@ pub struct Chain {
     host: PluginHost,
     store: Store,
     metrics: Metrics,
+    breakers: Arc<Breakers>,
+    lane: Arc<Lane>,
 }
 
 /// The tenant's budget: the operator's overrides over the configured default.
@@ -52,11 +61,13 @@ pub fn budget(default: Budget, limits: &TenantLimits) -> Budget {
 }
 
 impl Chain {
-    pub fn new(host: PluginHost, store: Store, metrics: Metrics) -> Chain {
+    pub fn new(host: PluginHost, lane: Lane, store: Store, metrics: Metrics) -> Chain {
         Chain {
             host,
             store,
             metrics,
+            breakers: Arc::default(),
+            lane: Arc::new(lane),
         }
     }
 
@@ -119,11 +130,32 @@ impl Chain {
             let store = self.store.clone();
             let tenant_id = tenant.to_string();
             let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
+            // The breaker is asked once this tenant's slot is ours, so calls
+            // queued behind a plugin that keeps exhausting its budget are refused.
+            let _slot = self.lane.permit(tenant).await;
+            if let Some(why) = self
+                .breakers
+                .refuse(tenant, &version.sha256, Instant::now())
+            {
+                self.metrics.plugin_failures.inc();
+                let reason = format!("plugin {label} v{}: {why}", version.version);
+                match self.failed(endpoint, reason, &mut skipped) {
+                    Some(outcome) => return Ok(outcome),
+                    None => continue,
+                }
+            }
+            let (host, sha256) = (self.host.clone(), version.sha256.clone());
             let call = self
-                .host
-                .invoke(&version.sha256, load, &input, budget)
+                .lane
+                .run(async move { host.invoke(&sha256, load, &input, budget).await })
                 .await;
             self.metrics.plugin_calls.inc();
+            let exhausted = matches!(
+                call.result,
+                Err(PluginFailure::CpuBudget | PluginFailure::Deadline | PluginFailure::Memory)
+            );
+            self.breakers
+                .record(tenant, &version.sha256, exhausted, Instant::now());
             match call.result {
                 Ok(Verdict::Deliver(event)) => {
                     rewritten |= event != current;

@@ -57,6 +57,7 @@ pub struct DeliveryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
+    pub threads: usize,
     pub concurrency: u32,
     pub cpu_ms: u64,
     pub deadline_ms: u64,
@@ -148,6 +149,9 @@ impl Config {
 impl PluginConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: &str| Err(ConfigError(format!("plugins.{m}")));
+        if !(1..=64).contains(&self.threads) {
+            return fail("threads must be between 1 and 64");
+        }
         if !(1..=1024).contains(&self.concurrency) {
             return fail("concurrency must be between 1 and 1024");
         }

@@ -19,6 +19,7 @@
 //! [`keys`] (the Redis key layout), [`dev`] (`gateway dev`).
 
 pub mod api;
+pub mod breaker;
 pub mod chain;
 pub mod cli;
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod dev;
 pub mod error;
 pub mod fanout;
 pub mod keys;
+pub mod lane;
 pub mod plugins;
 pub mod queue;
 pub mod state;
@@ -110,6 +112,7 @@ pub async fn run(
     );
     let chain = chain::Chain::new(
         plugins::PluginHost::new(&config.plugins)?,
+        lane::Lane::new(config.plugins.threads)?,
         store.clone(),
         metrics.clone(),
     );

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use gateway::plugins::{Budget, PluginFailure, PluginInput};
+use gateway::plugins::{Budget, PluginFailure, PluginHost, PluginInput};
 use gateway_tests::plugins::{delivered, host_with, input, order_v1, wasm};
 use serde_json::{Map, Value, json};
+use tokio::runtime::Handle;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evicted_plugin_is_recompiled_from_its_loaded_bytes() {
@@ -55,9 +56,11 @@ async fn an_evicted_plugin_is_recompiled_from_its_loaded_bytes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_calls_at_once_do_not_stall_the_runtime() {
-    let host = host_with(|_| {});
+/// Runs 8 spinning plugins (200 ms of CPU each) and one transform, the
+/// spinners polled on `spin_on`, while a 5 ms timer task runs on the test's
+/// runtime. Returns the timer's worst gap between ticks and the transform's
+/// wall time.
+async fn beside_spinners(host: &PluginHost, spin_on: &Handle) -> (Duration, Duration) {
     let spin_sha = host.compile(wasm("infinite_loop")).await.unwrap();
     let upgrade_sha = host.compile(wasm("schema_upgrade")).await.unwrap();
     let hostile = Budget {
@@ -65,28 +68,24 @@ async fn hostile_calls_at_once_do_not_stall_the_runtime() {
         deadline_ms: 10_000,
         memory_bytes: 16 << 20,
     };
-
-    let mut spinners = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (host, sha) = (host.clone(), spin_sha.clone());
-        spinners.spawn(async move {
-            let load = || async { Err::<Arc<Vec<u8>>, _>("compiled above") };
-            host.invoke(&sha, load, &order_v1(), hostile).await
-        });
-    }
-    // A timer task on the same two workers: its worst gap between ticks
-    // shows how long a worker was held.
-    let ticker = tokio::spawn(async {
+    let spinners: Vec<_> = (0..8)
+        .map(|_| {
+            let (host, sha) = (host.clone(), spin_sha.clone());
+            spin_on.spawn(async move {
+                let load = || async { Err::<Arc<Vec<u8>>, _>("compiled above") };
+                host.invoke(&sha, load, &order_v1(), hostile).await
+            })
+        })
+        .collect();
+    let timer = tokio::spawn(async {
+        let mut interval = tokio::time::interval(Duration::from_millis(5));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut last, mut worst) = (Instant::now(), Duration::ZERO);
-        let end = Instant::now() + Duration::from_millis(300);
-        let mut n = 0;
-        while Instant::now() < end {
-            tokio::task::yield_now().await;
+        for _ in 0..60 {
+            interval.tick().await;
             worst = worst.max(last.elapsed());
             last = Instant::now();
-            n += 1;
         }
-        println!("probe polls {n}");
         worst
     });
     let started = Instant::now();
@@ -96,24 +95,42 @@ async fn hostile_calls_at_once_do_not_stall_the_runtime() {
         .await;
     let upgrade_wall = started.elapsed();
     delivered(&upgrade);
-
-    let worst_gap = ticker.await.unwrap();
-    while let Some(spun) = spinners.join_next().await {
-        assert_eq!(spun.unwrap().result.unwrap_err(), PluginFailure::CpuBudget);
+    let worst_gap = timer.await.unwrap();
+    for spinner in spinners {
+        let spun = spinner.await.unwrap();
+        assert_eq!(spun.result.unwrap_err(), PluginFailure::CpuBudget);
+        assert_eq!(spun.cpu_ticks, 200);
     }
-    println!(
-        "beside 8 spinning plugins: timer worst gap {worst_gap:?}, transform {upgrade_wall:?}"
-    );
-    assert!(worst_gap < Duration::from_millis(100), "{worst_gap:?}");
-    assert!(
-        upgrade_wall < Duration::from_millis(200),
-        "{upgrade_wall:?}"
-    );
+    (worst_gap, upgrade_wall)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_plugins_polled_in_place_yield_the_runtime() {
+    let host = host_with(|_| {});
+    let (gap, upgrade) = beside_spinners(&host, &Handle::current()).await;
+    println!("8 spinners on the test runtime: timer worst gap {gap:?}, transform {upgrade:?}");
+    assert!(gap < Duration::from_millis(400), "{gap:?}");
+    assert!(upgrade < Duration::from_millis(250), "{upgrade:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_plugins_on_their_own_runtime_leave_the_gateway_alone() {
+    let plugin_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let host = host_with(|_| {});
+    let (gap, upgrade) = beside_spinners(&host, plugin_runtime.handle()).await;
+    println!("8 spinners on a 1-thread runtime: timer worst gap {gap:?}, transform {upgrade:?}");
+    assert!(gap < Duration::from_millis(50), "{gap:?}");
+    assert!(upgrade < Duration::from_millis(50), "{upgrade:?}");
+    plugin_runtime.shutdown_background();
 }
 
 /// An `order.created` v1 event of about 1 KiB.
 fn order_v1_1kib() -> PluginInput {
-    let items: Vec<Value> = (1..=9)
+    let items: Vec<Value> = (1..=11)
         .map(|n| json!({"sku": format!("SKU-{n:04}"), "name": format!("Widget number {n}"), "qty": n, "price_cents": 999}))
         .collect();
     let data = json!({

@@ -33,6 +33,8 @@ pub struct CallState {
     pub logs: LogCapture,
     /// Epoch ticks seen while the plugin ran (its CPU time in ms).
     pub ticks: u64,
+    /// Why the epoch callback interrupted the plugin, if it did.
+    pub stopped: Option<PluginFailure>,
 }
 
 impl CallState {
@@ -48,6 +50,7 @@ impl CallState {
             memory: MemoryLimiter::new(memory_cap),
             logs: LogCapture::new(max_log_lines, max_log_bytes),
             ticks: 0,
+            stopped: None,
         }
     }
 }

@@ -1,13 +1,17 @@
 //! One plugin call: a fresh `Store` and instance, run under the call's
 //! budget, then dropped, so nothing survives to the next call.
 //!
-//! The CPU budget is counted by the epoch callback: the epoch deadline is
-//! always one tick ahead, so the callback runs once per tick the plugin is
-//! on a CPU; it counts the tick and either interrupts (budget spent) or
-//! yields to tokio and re-arms. Because the call yields every tick, a
-//! spinning plugin never holds a tokio worker for more than about a tick, and
-//! the wall-clock deadline (a tokio timeout around instantiation and call)
-//! gets a chance to fire between ticks.
+//! The CPU budget and the deadline are checked by the epoch callback: the
+//! epoch deadline is always one tick ahead, so the callback runs once per
+//! tick the plugin is on a CPU; it counts the tick and either interrupts
+//! (budget spent or deadline passed) or yields to tokio and re-arms. A tokio
+//! timeout around the whole call also bounds time the guest spends
+//! suspended rather than running.
+//!
+//! The call runs on whichever runtime polls it; yielding every tick keeps a
+//! spinning plugin from holding that runtime's worker for more than about a
+//! tick. The gateway polls calls on a runtime of their own (`crate::lane`),
+//! so plugins only ever compete with each other for those threads.
 
 use std::time::{Duration, Instant};
 
@@ -33,29 +37,30 @@ pub async fn run(
     budget: Budget,
     caps: Caps,
 ) -> Invocation {
+    let event = event_to_wit(&input.event);
+    let target = target_to_wit(&input.target);
     let started = Instant::now();
+    let deadline = Duration::from_millis(budget.deadline_ms);
     let memory_cap = usize::try_from(budget.memory_bytes).unwrap_or(usize::MAX);
     let state = CallState::new(memory_cap, caps.max_log_lines, caps.max_log_bytes);
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.memory);
-    let cpu_budget = budget.cpu_ms;
     store.set_epoch_deadline(1);
+    let (cpu_budget, deadline_at) = (budget.cpu_ms, started + deadline);
     store.epoch_deadline_callback(move |mut ctx| {
         let state = ctx.data_mut();
         state.ticks += 1;
         if state.ticks >= cpu_budget {
-            Ok(UpdateDeadline::Interrupt)
+            state.stopped = Some(PluginFailure::CpuBudget);
+        } else if Instant::now() >= deadline_at {
+            state.stopped = Some(PluginFailure::Deadline);
         } else {
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
+            let yielded = Box::pin(tokio::task::yield_now());
+            return Ok(UpdateDeadline::YieldCustom(1, yielded));
         }
+        Ok(UpdateDeadline::Interrupt)
     });
 
-    let event = event_to_wit(&input.event);
-    let target = target_to_wit(&input.target);
-    let deadline = Duration::from_millis(budget.deadline_ms);
     let outcome = tokio::time::timeout(deadline, async {
         let plugin = pre.instantiate_async(&mut store).await?;
         plugin.call_handle(&mut store, &event, &target).await
@@ -67,8 +72,7 @@ pub async fn run(
             let state = store.data();
             Err(classify(
                 &error,
-                state.ticks,
-                cpu_budget,
+                state.stopped.clone(),
                 state.memory.refused(),
             ))
         }

@@ -133,18 +133,22 @@ fn verdict_size(verdict: &Verdict) -> usize {
     }
 }
 
-/// What stopped a call that ended in a wasmtime error, from the error and
-/// what the store saw: `ticks` epoch callbacks against a budget of
-/// `cpu_budget`, and whether the memory limiter refused a growth.
+/// What stopped a call that ended in a wasmtime error: `stopped` is what
+/// the epoch callback interrupted it for (CPU budget or deadline), and
+/// `memory_refused` whether the memory limiter refused a growth.
 pub fn classify(
     error: &wasmtime::Error,
-    ticks: u64,
-    cpu_budget: u64,
+    stopped: Option<PluginFailure>,
     memory_refused: bool,
 ) -> PluginFailure {
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) if ticks >= cpu_budget => PluginFailure::CpuBudget,
-        _ if memory_refused => PluginFailure::Memory,
+    let trap = error.downcast_ref::<Trap>();
+    if let (Some(Trap::Interrupt), Some(stopped)) = (trap, stopped) {
+        return stopped;
+    }
+    if memory_refused {
+        return PluginFailure::Memory;
+    }
+    match trap {
         Some(trap) => PluginFailure::Trap(trap.to_string()),
         None => PluginFailure::Trap(format!("{error:#}")),
     }
@@ -225,23 +229,19 @@ mod tests {
     #[test]
     fn errors_are_classified_by_what_fired() {
         let interrupt = wasmtime::Error::from(Trap::Interrupt);
-        assert!(matches!(
-            classify(&interrupt, 10, 10, false),
-            PluginFailure::CpuBudget
-        ));
+        let stopped = |f: PluginFailure| classify(&interrupt, Some(f.clone()), false) == f;
+        assert!(stopped(PluginFailure::CpuBudget));
+        assert!(stopped(PluginFailure::Deadline));
         let unreachable = wasmtime::Error::from(Trap::UnreachableCodeReached);
-        assert!(matches!(
-            classify(&unreachable, 1, 10, true),
-            PluginFailure::Memory
-        ));
-        let PluginFailure::Trap(message) = classify(&unreachable, 1, 10, false) else {
+        assert_eq!(classify(&unreachable, None, true), PluginFailure::Memory);
+        let PluginFailure::Trap(message) = classify(&unreachable, None, false) else {
             panic!("expected a trap");
         };
         assert!(message.contains("unreachable"), "{message}");
         let other = wasmtime::Error::msg("host failure");
-        assert!(matches!(
-            classify(&other, 0, 10, false),
-            PluginFailure::Trap(m) if m == "host failure"
-        ));
+        assert_eq!(
+            classify(&other, None, false),
+            PluginFailure::Trap("host failure".into())
+        );
     }
 }

@@ -272,7 +272,8 @@ impl PluginHost {
                 Err(failure) => return Invocation::failed(failure),
             },
         };
-        let Ok(_permit) = self.inner.calls.acquire().await else {
+        let inner = &self.inner;
+        let Ok(_permit) = inner.calls.acquire().await else {
             return Invocation::failed(PluginFailure::Unavailable(
                 "the plugin host is shutting down".into(),
             ));
@@ -280,9 +281,9 @@ impl PluginHost {
         let budget = Budget {
             cpu_ms: budget.cpu_ms.max(1),
             deadline_ms: budget.deadline_ms.max(1),
-            memory_bytes: budget.memory_bytes.min(self.inner.max_memory_bytes),
+            memory_bytes: budget.memory_bytes.min(inner.max_memory_bytes),
         };
-        call::run(&self.inner.engine, &pre, input, budget, self.inner.caps).await
+        call::run(&inner.engine, &pre, input, budget, inner.caps).await
     }
 
     async fn recompile<L, F, E>(&self, sha256: &str, load: L) -> Result<Compiled, PluginFailure>
