@@ -20,7 +20,9 @@ pub struct Config {
     pub partitions: u16,
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
+    pub circuit: CircuitConfig,
     pub plugins: PluginConfig,
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +46,7 @@ pub struct DeliveryConfig {
     pub default_timeout_ms: u64,
     pub max_timeout_ms: u64,
     pub concurrency: usize,
+    pub endpoint_concurrency: usize,
     #[serde(deserialize_with = "duration")]
     pub visibility_timeout: Duration,
     pub allow_private_destinations: bool,
@@ -51,6 +54,15 @@ pub struct DeliveryConfig {
     pub secret_rotation_overlap: Duration,
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+}
+
+/// The per-endpoint circuit breaker (`crate::delivery::flow`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitConfig {
+    pub failures: u32,
+    #[serde(deserialize_with = "duration")]
+    pub open_for: Duration,
 }
 
 /// Settings of the plugin host (`crate::plugins`).
@@ -71,6 +83,16 @@ pub struct PluginConfig {
     pub compile_timeout: Duration,
     pub cache_entries: usize,
     pub max_upload_bytes: usize,
+}
+
+/// Limits per client address on unauthenticated routes (`/healthz`,
+/// `/readyz`, `/metrics`) and on requests that fail authentication
+/// (`crate::edge`). Tenants' own limits are set through the operator API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub public_per_second: u32,
+    pub public_burst: u32,
 }
 
 /// A configuration that could not be read or does not make sense.
@@ -129,6 +151,19 @@ impl Config {
         if d.concurrency == 0 {
             return fail("delivery.concurrency must be at least 1");
         }
+        if d.endpoint_concurrency == 0 || d.endpoint_concurrency > d.concurrency {
+            return fail(
+                "delivery.endpoint_concurrency must be between 1 and delivery.concurrency",
+            );
+        }
+        if !(1..=10_000).contains(&self.circuit.failures) {
+            return fail("circuit.failures must be between 1 and 10000");
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(86_400))
+            .contains(&self.circuit.open_for)
+        {
+            return fail("circuit.open_for must be between 100ms and 24h");
+        }
         if d.default_timeout_ms == 0 || d.default_timeout_ms > d.max_timeout_ms {
             return fail("delivery.default_timeout_ms must be between 1 and max_timeout_ms");
         }
@@ -139,8 +174,22 @@ impl Config {
         if self.ingest.retention <= schedule {
             return fail("ingest.retention must be longer than the whole retry schedule");
         }
+        if self.ingest.idempotency_window > self.ingest.retention {
+            return fail(
+                "ingest.idempotency_window must not be longer than ingest.retention \
+                 (a remembered key must never point at an expired event)",
+            );
+        }
         if self.ingest.max_body_bytes < 64 {
             return fail("ingest.max_body_bytes must be at least 64");
+        }
+        let l = &self.limits;
+        if !(1..=1_000_000).contains(&l.public_per_second)
+            || !(1..=1_000_000).contains(&l.public_burst)
+        {
+            return fail(
+                "limits.public_per_second and limits.public_burst must be between 1 and 1000000",
+            );
         }
         self.plugins.validate()
     }
@@ -304,6 +353,19 @@ mod tests {
         assert!(err.0.contains("jitter"), "{err}");
         let err = Config::load(None, env(&[("GATEWAY_INGEST__RETENTION", "\"5x\"")])).unwrap_err();
         assert!(err.0.contains("unknown unit"), "{err}");
+        let err = Config::load(None, env(&[("GATEWAY_CIRCUIT__FAILURES", "0")])).unwrap_err();
+        assert!(err.0.contains("circuit.failures"), "{err}");
+        let err =
+            Config::load(None, env(&[("GATEWAY_CIRCUIT__OPEN_FOR", "\"10ms\"")])).unwrap_err();
+        assert!(err.0.contains("circuit.open_for"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("GATEWAY_DELIVERY__ENDPOINT_CONCURRENCY", "0")]),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("endpoint_concurrency"), "{err}");
+        let err = Config::load(None, env(&[("GATEWAY_LIMITS__PUBLIC_BURST", "0")])).unwrap_err();
+        assert!(err.0.contains("limits.public_burst"), "{err}");
         let err =
             Config::load(None, env(&[("GATEWAY_PLUGINS__MEMORY_BYTES", "1024")])).unwrap_err();
         assert!(err.0.contains("plugins.memory_bytes"), "{err}");

@@ -43,6 +43,13 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited {
+        retry_after_secs: u64,
+        headers: crate::edge::RateHeaders,
+    },
+    #[error("the tenant's backlog of undelivered events is full; retry in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -64,6 +71,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,6 +89,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Invalid(_) => "validation",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::Overloaded { .. } => "backlog-full",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -144,10 +155,22 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if matches!(self, ApiError::Unauthorized) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited {
+                retry_after_secs,
+                headers: rate,
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                rate.write(headers);
+            }
+            ApiError::Overloaded { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

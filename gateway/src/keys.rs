@@ -10,11 +10,16 @@
 //! | `gw:{pN}:retry` | sorted set | tasks waiting for their next attempt, scored by due time (ms) |
 //! | `gw:{pN}:evt:<tenant>:<event>` | hash | the stored event (`body`, `type`, ...) and `s:<endpoint>` status fields |
 //! | `gw:{pN}:idem:<tenant>:<sha256(key)>` | string | event id answered for an idempotency key |
+//! | `gw:{pN}:backlog:<tenant>` | string | the tenant's unfinished delivery tasks in partition N (delivery stream + retry set): `fanout.lua` and `Queue::enqueue` add, `complete.lua` subtracts; absent = 0 |
 //! | `gw:{t.<tenant>}:tenant` | string | the tenant record (JSON) |
 //! | `gw:{t.<tenant>}:eps` | sorted set | the tenant's endpoint ids (score 0, listed by lex order) |
 //! | `gw:{t.<tenant>}:epver` | string | bumped on every endpoint change (fan-out cache check) |
 //! | `gw:{t.<tenant>}:ep:<id>` | string | an endpoint (JSON, with its secrets) |
 //! | `gw:{t.<tenant>}:ep:<id>:attempts` | stream | the endpoint's delivery attempts |
+//! | `gw:{t.<tenant>}:ep:<id>:rate` | string | the endpoint's GCRA theoretical arrival time (µs, Redis clock) |
+//! | `gw:{t.<tenant>}:ep:<id>:inflight` | sorted set | leases of requests in flight to the endpoint, scored by expiry (ms) |
+//! | `gw:{t.<tenant>}:ep:<id>:circuit` | hash | the endpoint's circuit: `failures` in a row, `open_until` (ms) |
+//! | `gw:{t.<tenant>}:ep:<id>:probe` | string | the one half-open probe's lease (expires on its own) |
 //! | `gw:{t.<tenant>}:dead` | stream | the tenant's dead letters |
 //! | `gw:{t.<tenant>}:plugins` | sorted set | the tenant's plugin names (score 0, lex order) |
 //! | `gw:{t.<tenant>}:plugin:<name>` | string | a plugin's record and versions (JSON) |
@@ -84,6 +89,10 @@ pub fn idempotency(p: u16, tenant: &str, key: &str) -> String {
     format!("gw:{{p{p}}}:idem:{tenant}:{}", sha256_hex(key.as_bytes()))
 }
 
+pub fn backlog(p: u16, tenant: &str) -> String {
+    format!("gw:{{p{p}}}:backlog:{tenant}")
+}
+
 pub fn tenant(tenant: &str) -> String {
     format!("gw:{{t.{tenant}}}:tenant")
 }
@@ -102,6 +111,11 @@ pub fn endpoint(tenant: &str, endpoint: &str) -> String {
 
 pub fn attempts(tenant: &str, endpoint: &str) -> String {
     format!("gw:{{t.{tenant}}}:ep:{endpoint}:attempts")
+}
+
+/// A per-endpoint flow-control key (`rate`, `inflight`, `circuit`, `probe`).
+pub fn endpoint_flow(tenant: &str, endpoint: &str, what: &str) -> String {
+    format!("gw:{{t.{tenant}}}:ep:{endpoint}:{what}")
 }
 
 pub fn dead_letters(tenant: &str) -> String {
@@ -157,6 +171,7 @@ mod tests {
         assert_eq!(ingest_stream(3), "gw:{p3}:ingest");
         assert!(event(3, "t", "e").starts_with("gw:{p3}:"));
         assert!(retry_set(3).starts_with("gw:{p3}:"));
+        assert_eq!(backlog(3, "t"), "gw:{p3}:backlog:t");
         assert!(endpoint("abc", "ep").starts_with("gw:{t.abc}:"));
     }
 }

@@ -16,7 +16,8 @@
 //! (streams and scripts), [`store`] (tenants, endpoints, read models),
 //! [`fanout`] and [`delivery`] (the two stages), [`workers`] (their loops),
 //! [`plugins`] (the wasmtime host) and [`chain`] (an endpoint's plugin chain),
-//! [`keys`] (the Redis key layout), [`dev`] (`gateway dev`).
+//! [`edge`] (ingest rate limits and load shedding), [`keys`] (the Redis
+//! key layout), [`dev`] (`gateway dev`).
 
 pub mod api;
 pub mod breaker;
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod dev;
+pub mod edge;
 pub mod error;
 pub mod fanout;
 pub mod keys;
@@ -107,6 +109,11 @@ pub async fn run(
             default_timeout: Duration::from_millis(d.default_timeout_ms),
             max_timeout: Duration::from_millis(d.max_timeout_ms),
             concurrency: d.concurrency,
+            endpoint_concurrency: d.endpoint_concurrency,
+            circuit: delivery::flow::CircuitSettings {
+                failures: config.circuit.failures,
+                open_for: config.circuit.open_for,
+            },
         },
         metrics.clone(),
     );
@@ -203,10 +210,13 @@ pub async fn run(
         liveness,
         keys: KeyCache::default(),
         chain,
+        edge: edge::Edge::new(&config.limits),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, api::router(state))
+    // The peer address keys the per-address limits of `edge`.
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .context("HTTP server failed")?;

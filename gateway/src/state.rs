@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::chain::Chain;
 use crate::config::Config;
+use crate::edge::Edge;
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub liveness: Liveness,
     pub keys: KeyCache,
     pub chain: Chain,
+    pub edge: Edge,
 }
 
 /// How long a resolved API key is trusted without asking Redis again.

@@ -58,6 +58,7 @@ pub struct Metrics {
     pub deliveries_dropped: Counter,
     pub endpoints_disabled_gone: Counter,
     pub retries_scheduled: Counter,
+    pub deliveries_held_back: Counter,
     pub retries_moved: Counter,
     pub tasks_reclaimed: Counter,
     pub redis_data_loss: Counter,
@@ -69,7 +70,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 15] = [
+        let counters: [(&str, &str, &Counter); 16] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -114,6 +115,11 @@ impl Metrics {
                 "gateway_retries_scheduled_total",
                 "Tasks put in a retry set.",
                 &self.retries_scheduled,
+            ),
+            (
+                "gateway_deliveries_held_back_total",
+                "Tasks rescheduled by endpoint flow control (rate, in-flight cap, circuit), not as attempts.",
+                &self.deliveries_held_back,
             ),
             (
                 "gateway_retries_moved_total",

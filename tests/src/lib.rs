@@ -219,7 +219,7 @@ impl Gateway {
             .collect();
         format!(
             "listen = \"{listen}\"\nredis_url = \"{redis}\"\noperator_token = \"{OPERATOR_TOKEN}\"\npartitions = {p}\n\
-             [ingest]\nretention = \"1h\"\n\
+             [ingest]\nretention = \"1h\"\nidempotency_window = \"1h\"\n\
              [delivery]\nretry_schedule = [{schedule}]\nvisibility_timeout = \"{vis}\"\n\
              max_timeout_ms = {max}\ndefault_timeout_ms = {default}\nallow_private_destinations = true\n\
              shutdown_grace = \"2s\"\n{extra}\n",

@@ -73,6 +73,14 @@ pub async fn get_tenant(
 #[serde(deny_unknown_fields)]
 pub struct LimitsPatch {
     #[serde(default, deserialize_with = "present")]
+    ingest_per_second: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    ingest_burst: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    max_backlog: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    endpoint_per_second: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
     plugin_cpu_ms: Option<Option<u64>>,
     #[serde(default, deserialize_with = "present")]
     plugin_deadline_ms: Option<Option<u64>>,
@@ -84,8 +92,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>
     Option::<u64>::deserialize(d).map(Some)
 }
 
+/// `null` limits are not enforced (ingest, backlog, endpoint rate) or
+/// take the configured default (plugin budgets).
 #[derive(Serialize)]
 struct LimitsOut {
+    ingest_per_second: Option<u64>,
+    ingest_burst: Option<u64>,
+    max_backlog: Option<u64>,
+    endpoint_per_second: Option<u64>,
     /// What the tenant's plugin calls get now.
     plugin_cpu_ms: u64,
     plugin_deadline_ms: u64,
@@ -97,6 +111,10 @@ struct LimitsOut {
 fn limits_out(state: &AppState, overrides: TenantLimits) -> LimitsOut {
     let budget = crate::chain::budget(state.chain.host().default_budget(), &overrides);
     LimitsOut {
+        ingest_per_second: overrides.ingest_per_second,
+        ingest_burst: overrides.ingest_burst,
+        max_backlog: overrides.max_backlog,
+        endpoint_per_second: overrides.endpoint_per_second,
         plugin_cpu_ms: budget.cpu_ms,
         plugin_deadline_ms: budget.deadline_ms,
         plugin_memory_bytes: budget.memory_bytes,
@@ -149,6 +167,30 @@ pub async fn put_limits(
             *field = value;
         }
     };
+    apply(
+        &mut limits.ingest_per_second,
+        patch.ingest_per_second,
+        "ingest_per_second",
+        1..=1_000_000,
+    );
+    apply(
+        &mut limits.ingest_burst,
+        patch.ingest_burst,
+        "ingest_burst",
+        1..=1_000_000,
+    );
+    apply(
+        &mut limits.max_backlog,
+        patch.max_backlog,
+        "max_backlog",
+        1..=1_000_000_000,
+    );
+    apply(
+        &mut limits.endpoint_per_second,
+        patch.endpoint_per_second,
+        "endpoint_per_second",
+        1..=100_000,
+    );
     apply(
         &mut limits.plugin_cpu_ms,
         patch.plugin_cpu_ms,

@@ -12,7 +12,7 @@ use super::{Json, PageQuery, Query, TenantId, validate};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::queue::{IngestEntry, Task, now_ms};
 use crate::state::AppState;
-use crate::store::{Endpoint, EndpointSecret, OnPluginError, Page, PluginRef, new_id};
+use crate::store::{Circuit, Endpoint, EndpointSecret, OnPluginError, Page, PluginRef, new_id};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +27,8 @@ pub struct EndpointIn {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     timeout_ms: Option<u64>,
+    rate_per_second: Option<u64>,
+    max_in_flight: Option<u32>,
     /// A `whsec_...` secret to use instead of a generated one.
     secret: Option<String>,
     #[serde(default)]
@@ -46,6 +48,12 @@ pub struct EndpointPatch {
     /// `null` goes back to the default timeout.
     #[serde(default, deserialize_with = "present")]
     timeout_ms: Option<Option<u64>>,
+    /// `null` goes back to the tenant's default rate.
+    #[serde(default, deserialize_with = "present")]
+    rate_per_second: Option<Option<u64>>,
+    /// `null` removes the cap.
+    #[serde(default, deserialize_with = "present")]
+    max_in_flight: Option<Option<u32>>,
     plugins: Option<Vec<PluginRef>>,
     on_plugin_error: Option<OnPluginError>,
 }
@@ -69,10 +77,15 @@ pub struct EndpointOut<'a> {
     disabled_reason: Option<&'a str>,
     headers: &'a BTreeMap<String, String>,
     timeout_ms: Option<u64>,
+    rate_per_second: Option<u64>,
+    max_in_flight: Option<u32>,
     plugins: &'a [PluginRef],
     on_plugin_error: OnPluginError,
     created_at: &'a str,
     updated_at: &'a str,
+    /// Shown when one endpoint is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    circuit: Option<Circuit>,
 }
 
 impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
@@ -86,10 +99,13 @@ impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
             disabled_reason: e.disabled_reason.as_deref(),
             headers: &e.headers,
             timeout_ms: e.timeout_ms,
+            rate_per_second: e.rate_per_second,
+            max_in_flight: e.max_in_flight,
             plugins: &e.plugins,
             on_plugin_error: e.on_plugin_error,
             created_at: &e.created_at,
             updated_at: &e.updated_at,
+            circuit: None,
         }
     }
 }
@@ -126,7 +142,28 @@ fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldErr
             format!("must be between 1 and {}", config.max_timeout_ms),
         ));
     }
+    if let Some(rate) = endpoint.rate_per_second
+        && !(1..=MAX_RATE).contains(&rate)
+    {
+        errors.push(FieldError::new(
+            "/rate_per_second",
+            format!("must be between 1 and {MAX_RATE}"),
+        ));
+    }
+    if let Some(cap) = endpoint.max_in_flight
+        && !(1..=MAX_IN_FLIGHT).contains(&cap)
+    {
+        errors.push(FieldError::new(
+            "/max_in_flight",
+            format!("must be between 1 and {MAX_IN_FLIGHT}"),
+        ));
+    }
 }
+
+/// Highest delivery rate an endpoint may ask for, in events per second.
+const MAX_RATE: u64 = 100_000;
+/// Highest cap on requests in flight an endpoint may set.
+const MAX_IN_FLIGHT: u32 = 10_000;
 
 /// Longest plugin chain an endpoint may have.
 const MAX_CHAIN: usize = 8;
@@ -196,6 +233,8 @@ pub async fn create(
         disabled_reason: None,
         headers: input.headers,
         timeout_ms: input.timeout_ms,
+        rate_per_second: input.rate_per_second,
+        max_in_flight: input.max_in_flight,
         plugins: input.plugins,
         on_plugin_error: input.on_plugin_error,
         created_at: now.clone(),
@@ -243,7 +282,9 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let endpoint = load(&state, &tenant, &id).await?;
-    Ok(axum::Json(EndpointOut::from(&endpoint)).into_response())
+    let mut out = EndpointOut::from(&endpoint);
+    out.circuit = Some(state.store.circuit(&tenant, &id).await?);
+    Ok(axum::Json(out).into_response())
 }
 
 pub async fn update(
@@ -271,6 +312,12 @@ pub async fn update(
     }
     if let Some(timeout) = patch.timeout_ms {
         endpoint.timeout_ms = timeout;
+    }
+    if let Some(rate) = patch.rate_per_second {
+        endpoint.rate_per_second = rate;
+    }
+    if let Some(cap) = patch.max_in_flight {
+        endpoint.max_in_flight = cap;
     }
     if let Some(plugins) = patch.plugins {
         endpoint.plugins = plugins;

@@ -1,9 +1,18 @@
-//! `POST /v1/events` (ingest) and `GET /v1/events/{id}`.
+//! `POST /v1/events` (ingest), `POST /v1/events/batch` and `GET /v1/events/{id}`.
 //!
 //! An event is answered `202` only after Redis stored it. The dedup key is
 //! the `Idempotency-Key` header, or else the producer's `id`: the same key
 //! within the idempotency window answers the first event's id and stores
-//! nothing new.
+//! nothing new. A batch validates each item on its own (the same checks as a
+//! single event), stores every valid one and answers a result per item.
+//!
+//! Both routes pass the tenant's edge limits (`crate::edge`) once the input
+//! is valid and before anything is stored: a refused request stores nothing.
+//! Every valid item of a batch counts against the ingest rate, and a batch is
+//! let in whole or refused whole (429): a producer never has to work out
+//! which items of a refused batch to send again.
+
+use std::num::NonZeroU32;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -11,8 +20,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{Json, TenantId, validate};
+use super::{Json, TenantId, parse_json, validate};
+use crate::edge::RateHeaders;
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::keys::Partitions;
 use crate::queue::{NewEvent, Status, Stored};
 use crate::state::AppState;
 use crate::store::{delivery_body, new_id};
@@ -27,12 +38,119 @@ pub struct EventIn {
     timestamp: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchIn {
+    events: Vec<Box<RawValue>>,
+}
+
+/// Most events in one batch.
+pub const MAX_BATCH: usize = 1000;
+
 #[derive(Serialize)]
 struct Accepted<'a> {
     id: &'a str,
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A valid event, ready to store.
+struct Prepared {
+    id: String,
+    event_type: String,
+    timestamp: String,
+    body: String,
+    partition: u16,
+    dedup_key: String,
+}
+
+impl Prepared {
+    fn new_event<'a>(&'a self, tenant: &'a str) -> NewEvent<'a> {
+        NewEvent {
+            partition: self.partition,
+            tenant,
+            id: &self.id,
+            event_type: &self.event_type,
+            body: &self.body,
+            timestamp: &self.timestamp,
+            dedup_key: &self.dedup_key,
+        }
+    }
+}
+
+/// Checks one event, adding its problems to `errors` with pointers under
+/// `at` (`""` for a single event, `/events/3` for a batch item).
+fn prepare(
+    partitions: Partitions,
+    tenant: &str,
+    event: EventIn,
+    idempotency_key: Option<&str>,
+    at: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Prepared> {
+    let found = errors.len();
+    validate::event_type(&format!("{at}/type"), &event.event_type, errors);
+    if let Some(id) = &event.id {
+        validate::identifier(&format!("{at}/id"), id, errors);
+    }
+    if !event.data.get().starts_with('{') {
+        errors.push(FieldError::new(
+            format!("{at}/data"),
+            "must be a JSON object",
+        ));
+    }
+    let timestamp = match &event.timestamp {
+        None => crate::clock::now_rfc3339(),
+        Some(text) => match crate::clock::parse_rfc3339(text) {
+            Some(at) => crate::clock::format_rfc3339(at.to_offset(time::UtcOffset::UTC)),
+            None => {
+                errors.push(FieldError::new(
+                    format!("{at}/timestamp"),
+                    "must be an RFC 3339 date-time",
+                ));
+                String::new()
+            }
+        },
+    };
+    if errors.len() > found {
+        return None;
+    }
+    let id = event.id.unwrap_or_else(|| new_id("evt"));
+    let (partition, dedup_key) = match idempotency_key {
+        Some(key) => (partitions.of(tenant, key), format!("key:{key}")),
+        None => (partitions.of(tenant, &id), format!("id:{id}")),
+    };
+    let body = delivery_body(&event.event_type, &timestamp, event.data.get());
+    Some(Prepared {
+        id,
+        event_type: event.event_type,
+        timestamp,
+        body,
+        partition,
+        dedup_key,
+    })
+}
+
+/// Counts a stored event; answers its id and whether it was seen before.
+fn counted(state: &AppState, stored: Stored) -> (String, bool) {
+    match stored {
+        Stored::New(id) => {
+            state.metrics.events_accepted.inc();
+            (id, false)
+        }
+        Stored::Duplicate(id) => {
+            state.metrics.events_duplicate.inc();
+            (id, true)
+        }
+    }
+}
+
+fn with_rate(mut response: Response, rate: Option<RateHeaders>) -> Response {
+    if let Some(rate) = rate {
+        rate.write(response.headers_mut());
+    }
+    response
+}
 
 pub async fn ingest(
     State(state): State<AppState>,
@@ -43,7 +161,7 @@ pub async fn ingest(
     let mut errors = Vec::new();
     let idempotency_key = match headers.get(IDEMPOTENCY_KEY).map(|v| v.to_str()) {
         None => None,
-        Some(Ok(key)) if !key.is_empty() && key.len() <= 255 => Some(key.to_string()),
+        Some(Ok(key)) if !key.is_empty() && key.len() <= 255 => Some(key),
         Some(_) => {
             errors.push(FieldError::new(
                 "header:Idempotency-Key",
@@ -52,71 +170,115 @@ pub async fn ingest(
             None
         }
     };
-    validate::event_type("/type", &event.event_type, &mut errors);
-    if let Some(id) = &event.id {
-        validate::identifier("/id", id, &mut errors);
-    }
-    if !event.data.get().starts_with('{') {
-        errors.push(FieldError::new("/data", "must be a JSON object"));
-    }
-    let timestamp = match &event.timestamp {
-        None => crate::clock::now_rfc3339(),
-        Some(text) => match crate::clock::parse_rfc3339(text) {
-            Some(at) => crate::clock::format_rfc3339(at.to_offset(time::UtcOffset::UTC)),
-            None => {
-                errors.push(FieldError::new(
-                    "/timestamp",
-                    "must be an RFC 3339 date-time",
-                ));
-                String::new()
-            }
-        },
-    };
-    if !errors.is_empty() {
+    let partitions = state.queue.partitions();
+    let prepared = prepare(partitions, &tenant, event, idempotency_key, "", &mut errors);
+    let Some(prepared) = prepared.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Invalid(errors));
-    }
-
-    let id = event.id.clone().unwrap_or_else(|| new_id("evt"));
-    let (partition, dedup_key) = match &idempotency_key {
-        Some(key) => (
-            state.queue.partitions().of(&tenant, key),
-            format!("key:{key}"),
-        ),
-        None => (
-            state.queue.partitions().of(&tenant, &id),
-            format!("id:{id}"),
-        ),
     };
-    let body = delivery_body(&event.event_type, &timestamp, event.data.get());
-    let stored = state
-        .queue
-        .ingest(NewEvent {
-            partition,
-            tenant: &tenant,
-            id: &id,
-            event_type: &event.event_type,
-            body: &body,
-            timestamp: &timestamp,
-            dedup_key: &dedup_key,
-        })
+    let rate = state
+        .edge
+        .admit(&state.store, &state.queue, &tenant, NonZeroU32::MIN)
         .await?;
-    let (id, replayed) = match &stored {
-        Stored::New(id) => {
-            state.metrics.events_accepted.inc();
-            (id, false)
-        }
-        Stored::Duplicate(id) => {
-            state.metrics.events_duplicate.inc();
-            (id, true)
-        }
-    };
-    let mut response = (StatusCode::ACCEPTED, axum::Json(Accepted { id })).into_response();
+    let stored = state.queue.ingest(prepared.new_event(&tenant)).await?;
+    let (id, replayed) = counted(&state, stored);
+    let mut response = (StatusCode::ACCEPTED, axum::Json(Accepted { id: &id })).into_response();
     if replayed {
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    Ok(response)
+    Ok(with_rate(response, rate))
+}
+
+/// The result of one batch item: `202` with its id, or `422` with its errors.
+#[derive(Serialize)]
+struct ItemResult {
+    index: usize,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// The item's key was seen before: `id` is the first event's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct BatchOut {
+    results: Vec<ItemResult>,
+}
+
+pub async fn ingest_batch(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    headers: HeaderMap,
+    Json(batch): Json<BatchIn>,
+) -> ApiResult<Response> {
+    if headers.contains_key(IDEMPOTENCY_KEY) {
+        return Err(ApiError::invalid(
+            "header:Idempotency-Key",
+            "is not used by batches: give each event an `id` to deduplicate it",
+        ));
+    }
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "/events",
+            format!("must hold 1 to {MAX_BATCH} events"),
+        ));
+    }
+    let partitions = state.queue.partitions();
+    let mut results = Vec::with_capacity(batch.events.len());
+    let mut valid = Vec::new();
+    for (index, raw) in batch.events.iter().enumerate() {
+        let at = format!("/events/{index}");
+        let mut errors = Vec::new();
+        match parse_json::<EventIn>(raw.get().as_bytes()) {
+            Ok(event) => {
+                if let Some(prepared) = prepare(partitions, &tenant, event, None, &at, &mut errors)
+                {
+                    valid.push((index, prepared));
+                }
+            }
+            Err(ApiError::Invalid(found)) => errors.extend(found.into_iter().map(|e| {
+                let pointer = e.pointer.trim_start_matches('/');
+                let pointer = if pointer.is_empty() {
+                    at.clone()
+                } else {
+                    format!("{at}/{pointer}")
+                };
+                FieldError::new(pointer, e.message)
+            })),
+            Err(other) => errors.push(FieldError::new(at.clone(), other.to_string())),
+        }
+        results.push(ItemResult {
+            index,
+            status: 422,
+            id: None,
+            duplicate: false,
+            errors,
+        });
+    }
+    let mut rate = None;
+    if let Some(count) = NonZeroU32::new(valid.len() as u32) {
+        rate = state
+            .edge
+            .admit(&state.store, &state.queue, &tenant, count)
+            .await?;
+        let events: Vec<NewEvent> = valid.iter().map(|(_, p)| p.new_event(&tenant)).collect();
+        let stored = state.queue.ingest_many(&events).await?;
+        for ((index, _), stored) in valid.iter().zip(stored) {
+            let (id, duplicate) = counted(&state, stored);
+            let result = &mut results[*index];
+            result.status = 202;
+            result.id = Some(id);
+            result.duplicate = duplicate;
+        }
+    }
+    Ok(with_rate(
+        axum::Json(BatchOut { results }).into_response(),
+        rate,
+    ))
 }
 
 #[derive(Serialize)]

@@ -9,11 +9,15 @@ mod health;
 mod plugins;
 pub mod validate;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
+use axum::http::{Extensions, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -27,21 +31,35 @@ use crate::state::AppState;
 /// 1. tracing of each request;
 /// 2. a 30 s timeout for the whole request;
 /// 3. the body size limit (`ingest.max_body_bytes`, and for plugin uploads
-///    `plugins.max_upload_bytes`; larger bodies get 413).
+///    `plugins.max_upload_bytes`; larger bodies get 413);
+/// 4. on the unauthenticated routes, the per-address rate (`limits.public_*`;
+///    failed authentication is counted against the same bucket, in the
+///    extractors). Tenants' ingest rate and backlog are checked by the ingest
+///    handlers, once the body is valid (`crate::edge`).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.ingest.max_body_bytes;
     let upload_limit = state.config.plugins.max_upload_bytes;
-    Router::new()
+    let public = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            per_address,
+        ));
+    Router::new()
+        .merge(public)
         .route(
             "/v1/admin/tenants",
             post(admin::create_tenant).get(admin::list_tenants),
         )
         .route("/v1/admin/tenants/{id}", get(admin::get_tenant))
-        .route("/v1/admin/tenants/{id}/limits", get(admin::get_limits).put(admin::put_limits))
+        .route(
+            "/v1/admin/tenants/{id}/limits",
+            get(admin::get_limits).put(admin::put_limits),
+        )
         .route("/v1/events", post(events::ingest))
+        .route("/v1/events/batch", post(events::ingest_batch))
         .route("/v1/events/{id}", get(events::get_event))
         .route(
             "/v1/endpoints",
@@ -85,6 +103,31 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Limits a route per client address (`crate::edge`).
+async fn per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.edge.check_address(client_ip(request.extensions())) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The peer's address (unspecified when served without connect info, as in
+/// handler tests).
+fn client_ip(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+}
+
+/// A failed authentication, counted against the caller's address: 401, or
+/// 429 once the address has failed too often.
+fn unauthorized(parts: &Parts, state: &AppState) -> ApiError {
+    match state.edge.check_address(client_ip(&parts.extensions)) {
+        Ok(()) => ApiError::Unauthorized,
+        Err(refused) => refused,
+    }
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
     parts
         .headers
@@ -118,7 +161,7 @@ impl FromRequestParts<AppState> for Operator {
             {
                 Ok(Operator)
             }
-            _ => Err(ApiError::Unauthorized),
+            _ => Err(unauthorized(parts, state)),
         }
     }
 }
@@ -130,16 +173,16 @@ impl FromRequestParts<AppState> for TenantId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let Some(key) = bearer(parts) else {
+            return Err(unauthorized(parts, state));
+        };
         let hash = keys::sha256_hex(key.as_bytes());
         if let Some(tenant) = state.keys.get(&hash) {
             return Ok(TenantId(tenant));
         }
-        let tenant = state
-            .store
-            .tenant_for_key(key)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let Some(tenant) = state.store.tenant_for_key(key).await? else {
+            return Err(unauthorized(parts, state));
+        };
         state.keys.put(hash, tenant.clone());
         Ok(TenantId(tenant))
     }

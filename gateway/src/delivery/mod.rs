@@ -8,10 +8,14 @@
 //! - 410 Gone: the endpoint is disabled and the task dead-lettered.
 //! - endpoint disabled: dead-lettered (redeliver it once re-enabled);
 //!   endpoint deleted or event expired: dropped.
+//! - held back by the endpoint's flow control ([`flow`]: rate, in-flight
+//!   cap, circuit, this process's share per endpoint): rescheduled to when
+//!   it may go, with its attempt count unchanged and no attempt logged.
 //!
 //! Every HTTP attempt is written to the endpoint's attempt log first.
 
 pub mod client;
+pub mod flow;
 pub mod retry;
 pub mod signing;
 
@@ -30,6 +34,7 @@ use crate::store::{AttemptRecord, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
 use client::{Attempt, HttpClient};
+use flow::{Admission, CircuitSettings, Flow};
 use retry::RetryPolicy;
 
 /// Entries read per step at most.
@@ -40,6 +45,9 @@ pub struct DeliverySettings {
     pub default_timeout: Duration,
     pub max_timeout: Duration,
     pub concurrency: usize,
+    /// Permits of `concurrency` one endpoint may hold.
+    pub endpoint_concurrency: usize,
+    pub circuit: CircuitSettings,
 }
 
 #[derive(Clone)]
@@ -53,6 +61,7 @@ struct Inner {
     queue: Queue,
     store: Store,
     http: HttpClient,
+    flow: Flow,
     settings: DeliverySettings,
     metrics: Metrics,
     /// Fired when the shutdown grace ends: unfinished deliveries are abandoned
@@ -69,11 +78,18 @@ impl Deliverer {
         metrics: Metrics,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.concurrency));
+        let flow = Flow::new(
+            queue.conn(),
+            store.clone(),
+            settings.circuit,
+            settings.endpoint_concurrency,
+        );
         Deliverer {
             inner: Arc::new(Inner {
                 queue,
                 store,
                 http,
+                flow,
                 settings,
                 metrics,
                 hard_stop: CancellationToken::new(),
@@ -171,6 +187,10 @@ impl Inner {
                 .disabled_reason
                 .as_deref()
                 .unwrap_or("disabled by the tenant");
+            let task = Task {
+                reserved: None,
+                ..task
+            };
             return self
                 .dead_letter(
                     p,
@@ -181,6 +201,23 @@ impl Inner {
                 )
                 .await;
         }
+        let settings = &self.settings;
+        let timeout = endpoint
+            .timeout_ms
+            .map_or(settings.default_timeout, Duration::from_millis)
+            .min(settings.max_timeout);
+        let lease = match self.flow.admit(&task, &endpoint, timeout).await? {
+            Admission::Go(lease) => lease,
+            Admission::Wait {
+                until_ms,
+                why,
+                reserved,
+            } => {
+                return self
+                    .hold_back(p, entry, task, until_ms, why, reserved)
+                    .await;
+            }
+        };
 
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -205,16 +242,12 @@ impl Inner {
         headers.insert("webhook-id", HeaderValue::try_from(task.msg_id.as_str())?);
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
         headers.insert("webhook-signature", HeaderValue::try_from(signature)?);
-        let settings = &self.settings;
-        let timeout = endpoint
-            .timeout_ms
-            .map_or(settings.default_timeout, Duration::from_millis)
-            .min(settings.max_timeout);
 
         let attempt = tokio::select! {
             a = self.http.post(&endpoint.url, headers, body.into_bytes(), timeout) => a,
             () = self.hard_stop.cancelled() => return Ok(()),
         };
+        self.flow.settle(&task, lease, attempt.succeeded()).await?;
         let made = task.attempt + 1;
         self.store
             .record_attempt(
@@ -238,6 +271,7 @@ impl Inner {
             .unwrap_or_else(|| "delivery failed".into());
         let done = Task {
             attempt: made,
+            reserved: None,
             ..task.clone()
         };
         if attempt.gone() {
@@ -271,6 +305,32 @@ impl Inner {
                     .await
             }
         }
+    }
+
+    /// Reschedules a task that flow control held back: not an attempt.
+    async fn hold_back(
+        &self,
+        p: u16,
+        entry: &Entry,
+        task: Task,
+        until_ms: u64,
+        why: &str,
+        reserved: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let kind = if task.attempt == 0 {
+            StatusKind::Pending
+        } else {
+            StatusKind::Retrying
+        };
+        let mut status = Status::new(kind, task.attempt);
+        status.last_error = Some(why.to_string());
+        status.next_attempt_at = Some(clock::ms_to_rfc3339(until_ms));
+        let next = Task { reserved, ..task };
+        self.queue
+            .retry_at(p, &entry.id, &next, until_ms, &status)
+            .await?;
+        self.metrics.deliveries_held_back.inc();
+        Ok(())
     }
 
     async fn dead_letter(

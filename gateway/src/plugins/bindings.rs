@@ -22,7 +22,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::gateway::plugin::log::Level;
+use self::gateway::plugin::log::Level;
 use self::gateway::plugin::types;
 
 /// Everything one call's `Store` owns; dropped with the store after the call.

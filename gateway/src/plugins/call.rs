@@ -15,11 +15,38 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::SemaphorePermit;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{CallState, PluginPre, event_to_wit, result_from_wit, target_to_wit};
 use super::limits::{check_answer, classify};
-use super::{Budget, Invocation, PluginFailure, PluginInput};
+use super::{Budget, LogLine, PluginFailure, PluginInput, Verdict};
+
+/// The outcome of one call. `duration` runs from instantiation to the
+/// plugin's return (not the wait for a pool slot); `cpu_ticks` counts the
+/// 1 ms epoch ticks the plugin was running for; logs past the caps are
+/// counted in `logs_dropped`.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub result: Result<Verdict, PluginFailure>,
+    pub duration: Duration,
+    pub cpu_ticks: u64,
+    pub logs: Vec<LogLine>,
+    pub logs_dropped: u32,
+}
+
+impl Invocation {
+    /// A call that could not start.
+    pub(super) fn failed(failure: PluginFailure) -> Invocation {
+        Invocation {
+            result: Err(failure),
+            duration: Duration::ZERO,
+            cpu_ticks: 0,
+            logs: Vec::new(),
+            logs_dropped: 0,
+        }
+    }
+}
 
 /// The per-call caps that do not vary with the tenant's budget.
 #[derive(Debug, Clone, Copy)]
@@ -30,12 +57,17 @@ pub struct Caps {
 }
 
 /// Runs `input` through a fresh instance of `pre` within `budget`.
+///
+/// `_slot` is the call's pool permit: as a parameter it is dropped after the
+/// store, even when the call is cancelled, so the pool never holds more
+/// instances than there are permits.
 pub async fn run(
     engine: &Engine,
     pre: &PluginPre<CallState>,
     input: &PluginInput,
     budget: Budget,
     caps: Caps,
+    _slot: SemaphorePermit<'_>,
 ) -> Invocation {
     let event = event_to_wit(&input.event);
     let target = target_to_wit(&input.target);

@@ -21,16 +21,16 @@ use wasmtime::{
 use crate::config::PluginConfig;
 
 /// One epoch tick; a CPU budget of `n` ms is `n` ticks.
-pub const TICK: Duration = Duration::from_millis(1);
+const TICK: Duration = Duration::from_millis(1);
 
 /// Core module instances one component may hold: a Rust `wasm32-wasip2`
 /// guest has three (its code and two small adapter shims); the rest is room
 /// for components built by other toolchains.
-pub const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 /// Linear memories one component may define.
-pub const MEMORIES_PER_COMPONENT: u32 = 2;
+const MEMORIES_PER_COMPONENT: u32 = 2;
 /// Tables one component may define.
-pub const TABLES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 4;
 
 /// Memory kept resident (reset with `memset`, not `madvise`) in each slot
 /// between calls: a small plugin then takes no page faults on reuse.

@@ -2,7 +2,7 @@
 //! limiter wasmtime consults, the capped log capture, the output checks, and
 //! how a wasmtime error becomes a [`PluginFailure`].
 //!
-//! The CPU budget and the deadline are enforced in `mod.rs` (an epoch
+//! The CPU budget and the deadline are enforced in `call.rs` (an epoch
 //! callback and a tokio timeout); this module only tells which one fired.
 
 use wasmtime::{ResourceLimiter, Trap};

@@ -40,6 +40,7 @@ use crate::config::PluginConfig;
 use bindings::CallState;
 use cache::Lru;
 use call::Caps;
+pub use call::Invocation;
 use compile::Compiled;
 use engine::EpochTicker;
 
@@ -137,30 +138,8 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// The outcome of one call. `duration` runs from instantiation to the
-/// plugin's return (not the wait for a pool slot); `cpu_ticks` counts the
-/// 1 ms epoch ticks the plugin was running for; logs past the caps are
-/// counted in `logs_dropped`.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub result: Result<Verdict, PluginFailure>,
-    pub duration: Duration,
-    pub cpu_ticks: u64,
-    pub logs: Vec<LogLine>,
-    pub logs_dropped: u32,
-}
-
-impl Invocation {
-    fn failed(failure: PluginFailure) -> Invocation {
-        Invocation {
-            result: Err(failure),
-            duration: Duration::ZERO,
-            cpu_ticks: 0,
-            logs: Vec::new(),
-            logs_dropped: 0,
-        }
-    }
-}
+/// The host's semaphores are never closed, so acquiring one cannot fail.
+const NEVER_CLOSED: &str = "the plugin host's semaphores are never closed";
 
 /// The cache key: the engine's compatibility hash and the upload's sha256.
 type Key = (u64, String);
@@ -273,17 +252,13 @@ impl PluginHost {
             },
         };
         let inner = &self.inner;
-        let Ok(_permit) = inner.calls.acquire().await else {
-            return Invocation::failed(PluginFailure::Unavailable(
-                "the plugin host is shutting down".into(),
-            ));
-        };
+        let permit = inner.calls.acquire().await.expect(NEVER_CLOSED);
         let budget = Budget {
             cpu_ms: budget.cpu_ms.max(1),
             deadline_ms: budget.deadline_ms.max(1),
             memory_bytes: budget.memory_bytes.min(inner.max_memory_bytes),
         };
-        call::run(&inner.engine, &pre, input, budget, inner.caps).await
+        call::run(&inner.engine, &pre, input, budget, inner.caps, permit).await
     }
 
     async fn recompile<L, F, E>(&self, sha256: &str, load: L) -> Result<Compiled, PluginFailure>
@@ -314,11 +289,8 @@ impl PluginHost {
         if let Some(pre) = self.lock_cache().get(&key) {
             return Ok(pre);
         }
-        let Ok(permit) = self.inner.compiles.clone().acquire_owned().await else {
-            return Err(UploadError::Invalid(
-                "the plugin host is shutting down".into(),
-            ));
-        };
+        let compiles = self.inner.compiles.clone();
+        let permit = compiles.acquire_owned().await.expect(NEVER_CLOSED);
         if let Some(pre) = self.lock_cache().get(&key) {
             return Ok(pre);
         }
@@ -346,5 +318,35 @@ impl PluginHost {
             .cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_serialize_with_a_stable_tag() {
+        let json = |f: PluginFailure| serde_json::to_value(f).unwrap();
+        assert_eq!(
+            json(PluginFailure::CpuBudget),
+            serde_json::json!({"failure": "cpu_budget"})
+        );
+        assert_eq!(
+            json(PluginFailure::Trap("unreachable".into())),
+            serde_json::json!({"failure": "trap", "detail": "unreachable"})
+        );
+        assert_eq!(
+            json(PluginFailure::OutputTooLarge { bytes: 9, limit: 8 }),
+            serde_json::json!({"failure": "output_too_large", "detail": {"bytes": 9, "limit": 8}})
+        );
+    }
+
+    #[test]
+    fn upload_errors_tell_the_tenant_what_to_do() {
+        let core = UploadError::CoreModule.to_string();
+        assert!(core.contains("--target wasm32-wasip2"), "{core}");
+        let world = UploadError::WrongWorld("no export `handle`".into()).to_string();
+        assert!(world.contains("gateway:plugin/plugin@0.1.0"), "{world}");
     }
 }

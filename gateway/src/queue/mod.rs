@@ -46,6 +46,10 @@ pub struct Task {
     /// otherwise the stored event's body is sent.
     #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The endpoint rate slot (ms) this task reserved when it was throttled;
+    /// it goes without taking another one when it comes back at that time.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<u64>,
 }
 
 impl Task {
@@ -58,6 +62,7 @@ impl Task {
             msg_id: format!("msg_{}", &digest[..32]),
             attempt: 0,
             body: None,
+            reserved: None,
         }
     }
 
@@ -80,6 +85,17 @@ pub enum Decision {
 pub enum Stored {
     New(String),
     Duplicate(String),
+}
+
+impl Stored {
+    /// From `ingest.lua`'s `{created, id}`.
+    fn from_reply((created, id): (i64, String)) -> Stored {
+        if created == 1 {
+            Stored::New(id)
+        } else {
+            Stored::Duplicate(id)
+        }
+    }
 }
 
 /// An event to store, already validated.
@@ -158,6 +174,28 @@ impl Queue {
 
     /// Stores an event and its idempotency record in one step.
     pub async fn ingest(&self, event: NewEvent<'_>) -> redis::RedisResult<Stored> {
+        let reply = self
+            .ingest_call(&event)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(Stored::from_reply(reply))
+    }
+
+    /// Stores many events in one pipelined round trip, each through the same
+    /// script as [`Queue::ingest`] (so each is atomic with its idempotency
+    /// record); answers in the order given.
+    pub async fn ingest_many(&self, events: &[NewEvent<'_>]) -> redis::RedisResult<Vec<Stored>> {
+        let calls: Vec<_> = events.iter().map(|e| self.ingest_call(e)).collect();
+        let mut pipe = redis::pipe();
+        pipe.load_script(&self.scripts.ingest).ignore();
+        for call in &calls {
+            pipe.invoke_script(call);
+        }
+        let replies: Vec<(i64, String)> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(replies.into_iter().map(Stored::from_reply).collect())
+    }
+
+    fn ingest_call(&self, event: &NewEvent<'_>) -> redis::ScriptInvocation<'static> {
         let p = event.partition;
         let entry = serde_json::to_string(&IngestEntry {
             tenant: event.tenant.to_string(),
@@ -165,10 +203,8 @@ impl Queue {
             event_type: event.event_type.to_string(),
         })
         .expect("an ingest entry always serialises");
-        let (created, id): (i64, String) = self
-            .scripts
-            .ingest
-            .key(keys::ingest_stream(p))
+        let mut call = self.scripts.ingest.prepare_invoke();
+        call.key(keys::ingest_stream(p))
             .key(keys::event(p, event.tenant, event.id))
             .key(keys::idempotency(p, event.tenant, event.dedup_key))
             .arg(event.tenant)
@@ -179,14 +215,19 @@ impl Queue {
             .arg(self.retention_ms)
             .arg(self.idempotency_ms)
             .arg(entry)
-            .arg(self.min_id())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(if created == 1 {
-            Stored::New(id)
-        } else {
-            Stored::Duplicate(id)
-        })
+            .arg(self.min_id());
+        call
+    }
+
+    /// The tenant's unfinished delivery tasks, summed over the partitions'
+    /// backlog counters in one pipelined round trip.
+    pub async fn backlog(&self, tenant: &str) -> redis::RedisResult<u64> {
+        let mut pipe = redis::pipe();
+        for p in self.partitions.all() {
+            pipe.get(keys::backlog(p, tenant));
+        }
+        let counts: Vec<Option<i64>> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(counts.into_iter().flatten().map(|n| n.max(0) as u64).sum())
     }
 
     /// Replaces an ingest entry by what fan-out decided per endpoint (a
@@ -202,6 +243,7 @@ impl Queue {
         call.key(keys::ingest_stream(p))
             .key(keys::delivery_stream(p))
             .key(keys::event(p, &entry.tenant, &entry.event))
+            .key(keys::backlog(p, &entry.tenant))
             .arg(FANOUT_GROUP)
             .arg(entry_id);
         for decision in decisions {
@@ -233,6 +275,7 @@ impl Queue {
             .complete
             .key(keys::delivery_stream(p))
             .key(keys::event(p, &task.tenant, &task.event))
+            .key(keys::backlog(p, &task.tenant))
             .arg(DELIVERY_GROUP)
             .arg(entry_id)
             .arg(keys::status_field(&task.endpoint))
@@ -242,7 +285,8 @@ impl Queue {
         Ok(done == 1)
     }
 
-    /// Moves a task to the retry set, due at `due_ms`, with its attempt count advanced.
+    /// Moves a task to the retry set, due at `due_ms`: with its attempt count
+    /// advanced after a failure, unchanged when flow control held it back.
     pub async fn retry_at(
         &self,
         p: u16,
@@ -280,11 +324,14 @@ impl Queue {
             .await
     }
 
-    /// Queues a fresh task (redelivery, replay) and marks it pending on the event.
+    /// Queues a fresh task (redelivery, replay), counts it in its tenant's
+    /// backlog and marks it pending on the event.
     pub async fn enqueue(&self, p: u16, task: &Task) -> redis::RedisResult<()> {
         redis::pipe()
             .atomic()
             .xadd(keys::delivery_stream(p), "*", &[("j", task.to_json())])
+            .ignore()
+            .incr(keys::backlog(p, &task.tenant), 1)
             .ignore()
             .hset(
                 keys::event(p, &task.tenant, &task.event),

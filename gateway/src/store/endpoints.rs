@@ -24,6 +24,13 @@ pub struct Endpoint {
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: Option<u64>,
+    /// Deliveries per second to this endpoint, across all instances; the
+    /// tenant's `endpoint_per_second` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<u64>,
+    /// Requests in flight to this endpoint at once, across all instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
     /// Plugins every event for this endpoint passes through, in order.
     #[serde(default)]
     pub plugins: Vec<PluginRef>,
@@ -80,6 +87,25 @@ impl std::fmt::Debug for EndpointSecret {
             .field("expires_at_ms", &self.expires_at_ms)
             .finish()
     }
+}
+
+/// An endpoint's circuit breaker as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Circuit {
+    pub state: CircuitState,
+    /// Failed attempts in a row.
+    pub failures: u64,
+    /// When an open circuit lets a probe through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_until: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
 }
 
 impl Endpoint {
@@ -184,6 +210,26 @@ impl Store {
             .collect())
     }
 
+    /// The endpoint's circuit, as `delivery::flow` keeps it.
+    pub async fn circuit(&self, tenant: &str, id: &str) -> redis::RedisResult<Circuit> {
+        let (failures, open_until): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(keys::endpoint_flow(tenant, id, "circuit"))
+            .arg("failures")
+            .arg("open_until")
+            .query_async(&mut self.conn())
+            .await?;
+        let state = match open_until {
+            None => CircuitState::Closed,
+            Some(at) if at > crate::queue::now_ms() => CircuitState::Open,
+            Some(_) => CircuitState::HalfOpen,
+        };
+        Ok(Circuit {
+            state,
+            failures: failures.unwrap_or(0),
+            open_until: open_until.map(crate::clock::ms_to_rfc3339),
+        })
+    }
+
     /// Deletes an endpoint and its attempt log; its queued tasks are dropped when they come up.
     pub async fn delete_endpoint(&self, tenant: &str, id: &str) -> redis::RedisResult<bool> {
         let (removed,): (i64,) = redis::pipe()
@@ -215,6 +261,8 @@ mod tests {
             disabled_reason: None,
             headers: BTreeMap::new(),
             timeout_ms: None,
+            rate_per_second: None,
+            max_in_flight: None,
             plugins: vec![],
             on_plugin_error: OnPluginError::default(),
             created_at: String::new(),

@@ -8,7 +8,7 @@ mod events;
 mod plugins;
 mod tenants;
 
-pub use endpoints::{Endpoint, EndpointSecret, OnPluginError, PluginRef};
+pub use endpoints::{Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError, PluginRef};
 pub use events::{AttemptRecord, StoredEvent, delivery_body};
 pub use plugins::{Plugin, PluginVersion, TenantLimits};
 pub use tenants::Tenant;

@@ -40,6 +40,14 @@ impl Plugin {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TenantLimits {
+    #[serde(default)]
+    pub ingest_per_second: Option<u64>,
+    #[serde(default)]
+    pub ingest_burst: Option<u64>,
+    #[serde(default)]
+    pub max_backlog: Option<u64>,
+    #[serde(default)]
+    pub endpoint_per_second: Option<u64>,
     pub plugin_cpu_ms: Option<u64>,
     pub plugin_deadline_ms: Option<u64>,
     pub plugin_memory_bytes: Option<u64>,

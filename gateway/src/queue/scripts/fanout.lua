@@ -4,7 +4,10 @@
 -- entry pending (it is reclaimed and fanned out again), a crash after it
 -- leaves nothing to redo. Tasks are never doubled.
 --
+-- The tasks added are counted in the tenant's backlog counter in the same step.
+--
 -- KEYS[1] ingest stream   KEYS[2] delivery stream   KEYS[3] event hash
+-- KEYS[4] the tenant's backlog counter
 -- ARGV[1] group  ARGV[2] ingest entry id
 -- ARGV[3..] triples of (status field, status JSON, task JSON or "" for none)
 --
@@ -22,5 +25,8 @@ for i = 3, #ARGV, 3 do
     redis.call('XADD', KEYS[2], '*', 'j', ARGV[i + 2])
     added = added + 1
   end
+end
+if added > 0 then
+  redis.call('INCRBY', KEYS[4], added)
 end
 return added

@@ -1,0 +1,246 @@
+//! Per-endpoint flow control of the delivery stage: whether a task may be
+//! sent now, and what its outcome does to the endpoint.
+//!
+//! Shared by every instance through Redis (`scripts/gate.lua`,
+//! `scripts/settle.lua`, keys in [`crate::keys`]):
+//! - the endpoint's **rate** (its `rate_per_second`, else its tenant's
+//!   `endpoint_per_second`, else unlimited) as GCRA on Redis's clock. A task
+//!   over the rate reserves the next free slot and is rescheduled to it, so
+//!   waiting tasks come back one slot apart, not all at once;
+//! - its **cap on requests in flight** (`max_in_flight`), as leases that
+//!   expire on their own if an instance dies mid-request;
+//! - its **circuit**: `circuit.failures` failed attempts in a row open it for
+//!   `circuit.open_for`; then one probe (a lease taken with `SET NX`) goes
+//!   through: success closes it, failure re-opens it.
+//!
+//! Per process, an endpoint holds at most `delivery.endpoint_concurrency` of
+//! the delivery permits, so a slow endpoint cannot take every permit and hold
+//! up the others. A task held back by any of these is rescheduled without
+//! counting as an attempt.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use crate::keys;
+use crate::queue::{Task, now_ms};
+use crate::store::{Endpoint, Store};
+
+/// How long a tenant's `endpoint_per_second` is used before it is read again.
+const LIMITS_TTL: Duration = Duration::from_secs(1);
+/// Tenants whose limits are cached at most (the cache is cleared past it).
+const LIMITS_CACHE_MAX: usize = 10_000;
+/// A lease outlives its request's timeout by this much.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// How long tasks wait while another task probes a half-open circuit.
+const PROBE_WAIT_MS: u64 = 1_000;
+/// An endpoint at its in-flight cap is tried again after this, plus up to as
+/// much again at random so waiting tasks do not come back together.
+const BUSY_WAIT_MS: u64 = 250;
+
+/// Thresholds of the per-endpoint circuit breaker.
+#[derive(Debug, Clone, Copy)]
+pub struct CircuitSettings {
+    /// Failed attempts in a row that open the circuit.
+    pub failures: u32,
+    /// How long an open circuit holds tasks back before a probe.
+    pub open_for: Duration,
+}
+
+/// What the gate decided for one task.
+pub enum Admission {
+    /// Send it; the lease is given back by [`Flow::settle`].
+    Go(Lease),
+    /// Hold it back until `until_ms`, not as an attempt.
+    Wait {
+        until_ms: u64,
+        why: &'static str,
+        /// The rate slot reserved for it, when the rate held it back.
+        reserved: Option<u64>,
+    },
+}
+
+/// The right to send one request: an in-flight lease in Redis (when the
+/// endpoint has a cap), maybe the half-open probe, and a local slot.
+pub struct Lease {
+    token: String,
+    probe: bool,
+    _slot: LocalSlot,
+}
+
+/// One of an endpoint's local slots, given back on drop.
+struct LocalSlot {
+    key: String,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for LocalSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().expect("flow lock poisoned");
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+pub struct Flow {
+    conn: ConnectionManager,
+    store: Store,
+    circuit: CircuitSettings,
+    endpoint_concurrency: usize,
+    gate: Script,
+    settle: Script,
+    // Std mutexes: one map operation per delivery, never held across an await.
+    local: Arc<Mutex<HashMap<String, usize>>>,
+    limits: Mutex<HashMap<String, (Option<u64>, Instant)>>,
+}
+
+impl Flow {
+    pub fn new(
+        conn: ConnectionManager,
+        store: Store,
+        circuit: CircuitSettings,
+        endpoint_concurrency: usize,
+    ) -> Flow {
+        Flow {
+            conn,
+            store,
+            circuit,
+            endpoint_concurrency,
+            gate: Script::new(include_str!("scripts/gate.lua")),
+            settle: Script::new(include_str!("scripts/settle.lua")),
+            local: Arc::default(),
+            limits: Mutex::default(),
+        }
+    }
+
+    /// Asks whether `task` may go to `endpoint` now (`timeout` is its request timeout).
+    pub async fn admit(
+        &self,
+        task: &Task,
+        endpoint: &Endpoint,
+        timeout: Duration,
+    ) -> redis::RedisResult<Admission> {
+        let Some(slot) = self.local_slot(&task.tenant, &endpoint.id) else {
+            return Ok(busy(
+                "endpoint busy: its share of this instance's delivery permits is in use",
+            ));
+        };
+        let rate = match endpoint.rate_per_second {
+            Some(r) => Some(r),
+            None => self.tenant_rate(&task.tenant).await?,
+        };
+        let token = format!("{}:{}", task.msg_id, ulid::Ulid::new());
+        let lease = (timeout + LEASE_MARGIN).as_millis() as u64;
+        let key = |what| keys::endpoint_flow(&task.tenant, &endpoint.id, what);
+        let (verdict, at, probe): (u8, u64, u8) = self
+            .gate
+            .key(key("circuit"))
+            .key(key("probe"))
+            .key(key("inflight"))
+            .key(key("rate"))
+            .arg(rate.unwrap_or(0))
+            .arg(endpoint.max_in_flight.unwrap_or(0))
+            .arg(lease)
+            .arg(&token)
+            .arg(task.reserved.unwrap_or(0))
+            .arg(PROBE_WAIT_MS)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(match verdict {
+            0 => Admission::Go(Lease {
+                token,
+                probe: probe == 1,
+                _slot: slot,
+            }),
+            1 => Admission::Wait {
+                until_ms: at,
+                why: "circuit open: the endpoint kept failing; waiting for its probe",
+                reserved: None,
+            },
+            2 => busy("endpoint busy: max_in_flight requests are under way"),
+            _ => Admission::Wait {
+                until_ms: at,
+                why: "throttled: over the endpoint's delivery rate",
+                reserved: Some(at),
+            },
+        })
+    }
+
+    /// Gives the lease back and moves the endpoint's circuit by the outcome.
+    pub async fn settle(
+        &self,
+        task: &Task,
+        lease: Lease,
+        succeeded: bool,
+    ) -> redis::RedisResult<()> {
+        let key = |what| keys::endpoint_flow(&task.tenant, &task.endpoint, what);
+        let opened: u64 = self
+            .settle
+            .key(key("circuit"))
+            .key(key("probe"))
+            .key(key("inflight"))
+            .arg(&lease.token)
+            .arg(u8::from(succeeded))
+            .arg(self.circuit.failures)
+            .arg(self.circuit.open_for.as_millis() as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        if opened > 0 {
+            tracing::warn!(tenant = %task.tenant, endpoint = %task.endpoint, probe = lease.probe,
+                open_until = %crate::clock::ms_to_rfc3339(opened), "circuit opened");
+        } else if succeeded && lease.probe {
+            tracing::info!(tenant = %task.tenant, endpoint = %task.endpoint, "circuit closed by a successful probe");
+        }
+        Ok(())
+    }
+
+    fn local_slot(&self, tenant: &str, endpoint: &str) -> Option<LocalSlot> {
+        let key = format!("{tenant}\0{endpoint}");
+        let mut counts = self.local.lock().expect("flow lock poisoned");
+        let n = counts.entry(key.clone()).or_default();
+        if *n >= self.endpoint_concurrency {
+            return None;
+        }
+        *n += 1;
+        Some(LocalSlot {
+            key,
+            counts: self.local.clone(),
+        })
+    }
+
+    /// The tenant's default endpoint rate, read at most once a second.
+    async fn tenant_rate(&self, tenant: &str) -> redis::RedisResult<Option<u64>> {
+        {
+            let cached = self.limits.lock().expect("flow lock poisoned");
+            if let Some((rate, at)) = cached.get(tenant)
+                && at.elapsed() < LIMITS_TTL
+            {
+                return Ok(*rate);
+            }
+        }
+        let rate = self.store.limits(tenant).await?.endpoint_per_second;
+        let mut cached = self.limits.lock().expect("flow lock poisoned");
+        if cached.len() >= LIMITS_CACHE_MAX {
+            cached.clear();
+        }
+        cached.insert(tenant.to_string(), (rate, Instant::now()));
+        Ok(rate)
+    }
+}
+
+fn busy(why: &'static str) -> Admission {
+    let jitter = rand::rng().random_range(0..=BUSY_WAIT_MS);
+    Admission::Wait {
+        until_ms: now_ms() + BUSY_WAIT_MS + jitter,
+        why,
+        reserved: None,
+    }
+}
