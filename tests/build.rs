@@ -17,6 +17,7 @@
 //! | `oversized_output.wasm` | `plugins/hostile/oversized-output` |
 //! | `log_flood.wasm` | `plugins/hostile/log-flood` |
 //! | `wrong_world.wasm` | `plugins/hostile/wrong-world` |
+//! | `state_keeper.wasm` | `plugins/hostile/state-keeper` |
 //!
 //! The nested cargo gets a clean environment: the outer build's flags,
 //! target, target dir, jobserver and wrappers are meant for the host build,

@@ -230,6 +230,15 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
     assert!(flood["logs"].as_array().unwrap().len() <= 100);
     assert!(flood["logs_dropped"].as_u64().unwrap() > 0);
 
+    // Nothing survives between calls: a plugin counting its calls in a
+    // static sees 1 every time.
+    install(&api, &tenant, "keeper", "state_keeper").await;
+    for _ in 0..3 {
+        let out = invoke(&api, &tenant, "keeper", event.clone()).await;
+        let metadata = &out["verdict"]["event"]["metadata"];
+        assert!(metadata.as_array().unwrap().contains(&json!(["calls", "1"])), "{out}");
+    }
+
     // Budgets change live through the operator API.
     let limits = format!("/v1/admin/tenants/{}/limits", tenant.id);
     let (status, set) = api
