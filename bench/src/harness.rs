@@ -1,9 +1,9 @@
 //! The real gateway, in process: its config loaded the way the binary loads
 //! it (embedded defaults plus `GATEWAY_*` pairs, here passed explicitly
 //! rather than read from the environment), `gateway::run` on a loopback
-//! listener, and the few API calls the benchmark needs (a tenant, an
-//! endpoint). Also a probe of the fan-out consumer groups, so one phase's
-//! backlog never leaks into the next phase's figures.
+//! listener, and the few API calls the benchmark needs (a tenant, a plugin
+//! upload, an endpoint). Also a probe of the fan-out consumer groups, so one
+//! phase's backlog never leaks into the next phase's figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,10 +97,46 @@ impl RunningGateway {
             .context("no api_key in the tenant creation answer")
     }
 
-    /// Creates an endpoint receiving every event type at `url`.
-    pub async fn create_endpoint(&self, api_key: &str, url: &str) -> anyhow::Result<()> {
-        self.call("/v1/endpoints", api_key, json!({"url": url}))
-            .await?;
+    /// Creates an endpoint receiving every event type at `url`, through
+    /// the tenant's plugins named in `plugins`, in order.
+    pub async fn create_endpoint(
+        &self,
+        api_key: &str,
+        url: &str,
+        plugins: &[&str],
+    ) -> anyhow::Result<()> {
+        let chain: Vec<Value> = plugins.iter().map(|name| json!({"name": name})).collect();
+        self.call(
+            "/v1/endpoints",
+            api_key,
+            json!({"url": url, "plugins": chain}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Uploads a plugin component as `PUT /v1/plugins/{name}`, expecting
+    /// `201 Created`.
+    pub async fn upload_plugin(
+        &self,
+        api_key: &str,
+        name: &str,
+        component: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let path = format!("/v1/plugins/{name}");
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(api_key)
+            .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+            .body(component)
+            .send()
+            .await
+            .with_context(|| format!("PUT {path}"))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::CREATED {
+            bail!("PUT {path} answered {status}: {}", response.text().await?);
+        }
         Ok(())
     }
 

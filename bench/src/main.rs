@@ -6,19 +6,23 @@
 //! 3. the gateway's `POST /v1/events` (and its ratio to 2);
 //! 4. end-to-end delivery to a receiver with ingest running flat out;
 //! 5. end-to-end latency at a fixed 1,000 events/s;
+//! 6. one call of the `schema_upgrade` plugin in a fresh instance;
+//! 7. the same transform as native Rust (and the ratio of 6 to 7);
+//! 8. and 9. end-to-end delivery without, then with, a chain of that plugin;
 //!
-//! then prints a table with PASS/MISS per target. Every phase is bounded in
+//! (`--plugins-only` runs 6 to 9), then prints a table with PASS/MISS per target. Every phase is bounded in
 //! time and count; the exit code is 0 only when every target was met.
 
 mod baseline;
-mod cpu;
 mod e2e;
 mod harness;
 mod load;
+mod plugins;
 mod receiver;
 mod redis_server;
 mod report;
 mod stats;
+mod usage;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,13 +31,13 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use redis::aio::MultiplexedConnection;
 
-use cpu::CpuMeter;
 use harness::RunningGateway;
 use load::{LoadReport, Payload, Target};
 use receiver::Receiver;
 use redis_server::{Persistence, RedisServer};
 use report::{Report, Row};
 use stats::{Clock, millis, per_second, thousands};
+use usage::Meter;
 
 /// Targets the run is judged against.
 const TARGET_INGEST_RATIO: f64 = 0.60;
@@ -63,6 +67,9 @@ struct Args {
     /// Measured seconds per phase, after the warm-up (1 to 20).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
     seconds: u64,
+    /// Run only the plugin phases (6 to 9).
+    #[arg(long)]
+    plugins_only: bool,
 }
 
 /// What every phase shares.
@@ -110,6 +117,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     };
     let concurrency = usize::from(args.concurrency);
     let run_started = Instant::now();
+    let component = plugins::component()?;
     let redis = RedisServer::start(persistence).await?;
     eprintln!(
         "redis-server {} on port {}; persistence {}",
@@ -138,8 +146,9 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         persistence.describe()
     ));
     bench.report.header(format!(
-        "load: {} B JSON events, {concurrency} in flight (phases 2-4), {} s measured per phase \
-         after {} s warm-up (phases 2-3); {cores} CPU cores; one tokio runtime for everything",
+        "load: {} B JSON events (order.created v1 in phases 6-9), {concurrency} in flight \
+         (phases 2-4, 8-9), {} s measured per phase after {} s warm-up (phases 2-3); \
+         {cores} CPU cores; one tokio runtime for everything",
         load::BODY_BYTES,
         args.seconds,
         WARMUP.as_secs()
@@ -149,48 +158,24 @@ async fn run(args: Args) -> anyhow::Result<Report> {
          by redis-server, and by everything else on the machine",
     );
 
-    eprintln!("[1/5] raw pipelined XADD");
-    let raw_rate = bench.raw().await?;
-    eprintln!("[2/5] bare axum handler, one XADD per request");
-    let bare = baseline::BareHandler::start(&redis.url()).await?;
-    let target = bench.target(&bare.url, None)?;
-    let bare_rate = bench
-        .closed("2 bare axum handler + 1 XADD", "req/s", &target)
-        .await?;
-    bare.stop().await?;
-
-    eprintln!("[3/5] gateway ingest");
+    let ceilings = if args.plugins_only {
+        None
+    } else {
+        Some(bench.baselines(&redis.url()).await?)
+    };
     let gateway = RunningGateway::start(&redis.url(), bench.http.clone()).await?;
-    let key = gateway.create_tenant("bench-ingest").await?;
-    let target = bench.target(&gateway.events_url(), Some(key))?;
-    let ingest_rate = bench
-        .closed("3 gateway POST /v1/events", "ev/s", &target)
-        .await?;
-    let r = &mut bench.report;
-    r.ratio("bare handler / raw XADD", bare_rate, raw_rate);
-    r.ratio("gateway ingest / raw XADD", ingest_rate, raw_rate);
-    let ratio = r.ratio("gateway ingest / bare handler", ingest_rate, bare_rate);
-    r.verdict(
-        &format!("gateway ingest / bare handler >= {TARGET_INGEST_RATIO:.2}x"),
-        format!("{ratio:.2}x"),
-        ratio >= TARGET_INGEST_RATIO,
-    );
-    if !harness::wait_fanout_idle(&mut bench.conn, gateway.partitions, IDLE_TIMEOUT).await? {
-        r.note(format!(
-            "the fan-out backlog of phase 3 was not cleared within {IDLE_TIMEOUT:?}"
-        ));
-    }
-
     let receiver = Receiver::start(bench.clock).await?;
-    let key = gateway.create_tenant("bench-e2e").await?;
-    gateway.create_endpoint(&key, &receiver.url).await?;
-    let target = bench.target(&gateway.events_url(), Some(key))?;
-    eprintln!("[4/5] end-to-end: ingest and delivery together");
-    bench
-        .end_to_end(&target, &receiver, &gateway, ingest_rate)
-        .await?;
-    eprintln!("[5/5] end-to-end at {FIXED_RATE} events/s");
-    bench.fixed_rate(&target, &receiver).await?;
+    if let Some((raw_rate, bare_rate)) = ceilings {
+        bench
+            .gateway_phases(&gateway, &receiver, raw_rate, bare_rate)
+            .await?;
+    }
+    eprintln!(
+        "[6/9] plugin call and native transform, {} calls each",
+        plugins::CALLS
+    );
+    bench.plugin_call(component.clone()).await?;
+    bench.plugin_chain(component, &gateway, &receiver).await?;
 
     gateway.stop().await?;
     receiver.stop().await?;
@@ -203,6 +188,68 @@ async fn run(args: Args) -> anyhow::Result<Report> {
 }
 
 impl Bench {
+    /// Phases 1 and 2; returns their rates (raw `XADD` events/s, bare
+    /// handler requests/s).
+    async fn baselines(&mut self, redis_url: &str) -> anyhow::Result<(f64, f64)> {
+        eprintln!("[1/9] raw pipelined XADD");
+        let raw_rate = self.raw().await?;
+        eprintln!("[2/9] bare axum handler, one XADD per request");
+        let bare = baseline::BareHandler::start(redis_url).await?;
+        let target = self.target(&bare.url, None)?;
+        let bare_rate = self
+            .closed("2 bare axum handler + 1 XADD", "req/s", &target)
+            .await?;
+        bare.stop().await?;
+        Ok((raw_rate, bare_rate))
+    }
+
+    /// Phases 3 to 5, judged against the ceilings of phases 1 and 2.
+    async fn gateway_phases(
+        &mut self,
+        gateway: &RunningGateway,
+        receiver: &Receiver,
+        raw_rate: f64,
+        bare_rate: f64,
+    ) -> anyhow::Result<()> {
+        eprintln!("[3/9] gateway ingest");
+        let key = gateway.create_tenant("bench-ingest").await?;
+        let target = self.target(&gateway.events_url(), Some(key))?;
+        let ingest_rate = self
+            .closed("3 gateway POST /v1/events", "ev/s", &target)
+            .await?;
+        let r = &mut self.report;
+        r.ratio("bare handler / raw XADD", bare_rate, raw_rate);
+        r.ratio("gateway ingest / raw XADD", ingest_rate, raw_rate);
+        let ratio = r.ratio("gateway ingest / bare handler", ingest_rate, bare_rate);
+        r.verdict(
+            &format!("gateway ingest / bare handler >= {TARGET_INGEST_RATIO:.2}x"),
+            format!("{ratio:.2}x"),
+            ratio >= TARGET_INGEST_RATIO,
+        );
+        self.wait_idle(gateway, "3").await?;
+
+        let key = gateway.create_tenant("bench-e2e").await?;
+        gateway.create_endpoint(&key, &receiver.url, &[]).await?;
+        let target = self.target(&gateway.events_url(), Some(key))?;
+        eprintln!("[4/9] end-to-end: ingest and delivery together");
+        self.end_to_end(&target, receiver, gateway, ingest_rate)
+            .await?;
+        eprintln!("[5/9] end-to-end at {FIXED_RATE} events/s");
+        self.fixed_rate(&target, receiver).await?;
+        self.wait_idle(gateway, "5").await
+    }
+
+    /// Waits for the fan-out backlog left by `phase` to clear, or notes
+    /// that it did not within [`IDLE_TIMEOUT`].
+    async fn wait_idle(&mut self, gateway: &RunningGateway, phase: &str) -> anyhow::Result<()> {
+        if !harness::wait_fanout_idle(&mut self.conn, gateway.partitions, IDLE_TIMEOUT).await? {
+            self.report.note(format!(
+                "the fan-out backlog of phase {phase} was not cleared within {IDLE_TIMEOUT:?}"
+            ));
+        }
+        Ok(())
+    }
+
     fn target(&self, url: &str, bearer: Option<String>) -> anyhow::Result<Target> {
         Ok(Target {
             http: self.http.clone(),
@@ -213,7 +260,7 @@ impl Bench {
 
     /// Phase 1: pipelined `XADD`s straight to Redis; returns events/s.
     async fn raw(&mut self) -> anyhow::Result<f64> {
-        let meter = CpuMeter::start(&mut self.conn).await?;
+        let meter = Meter::start(&mut self.conn).await?;
         let raw =
             baseline::raw_xadd(&mut self.conn, &self.payload, self.clock, self.measure).await?;
         let rate = per_second(raw.events, raw.elapsed);
@@ -225,7 +272,8 @@ impl Bench {
             rate: format!("{} ev/s", thousands(rate)),
             p50: "-".into(),
             p99: "-".into(),
-            cpu: meter.stop(&mut self.conn).await?,
+            usage: meter.stop(&mut self.conn).await?,
+            events: raw.events,
             note: format!("{} events", thousands(raw.events as f64)),
         });
         Ok(rate)
@@ -233,7 +281,7 @@ impl Bench {
 
     /// A closed-loop phase (2 or 3) against `target`; returns its rate.
     async fn closed(&mut self, label: &str, unit: &str, target: &Target) -> anyhow::Result<f64> {
-        let meter = CpuMeter::start(&mut self.conn).await?;
+        let meter = Meter::start(&mut self.conn).await?;
         let mut load = load::closed_loop(
             target,
             &self.payload,
@@ -249,7 +297,8 @@ impl Bench {
             rate: format!("{} {unit}", thousands(rate)),
             p50: millis(load.latencies.quantile(0.50)),
             p99: millis(load.latencies.quantile(0.99)),
-            cpu: meter.stop(&mut self.conn).await?,
+            usage: meter.stop(&mut self.conn).await?,
+            events: load.all_ok,
             note: format!(
                 "{} requests, c={}",
                 thousands(load.ok as f64),

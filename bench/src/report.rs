@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::cpu::CpuUse;
+use crate::usage::Usage;
 
 /// One measured line of the table.
 pub struct Row {
@@ -12,8 +12,11 @@ pub struct Row {
     pub rate: String,
     pub p50: String,
     pub p99: String,
-    /// Cores busy on average during the phase.
-    pub cpu: CpuUse,
+    /// CPU and Redis commands over the phase.
+    pub usage: Usage,
+    /// Events (or requests) the phase handled, warm-up included: the
+    /// divisor of the per-event costs.
+    pub events: u64,
     pub note: String,
 }
 
@@ -82,17 +85,27 @@ impl Report {
         let label_width = self.rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
         let _ = writeln!(
             out,
-            "\n{:<label_width$}  {:>16}  {:>10}  {:>10}  {:>16}  note",
-            "measurement", "throughput", "p50", "p99", "cpu: own/rds/oth"
+            "\n{:<label_width$}  {:>14}  {:>10}  {:>10}  {:>14}  {:>13}  note",
+            "measurement", "throughput", "p50", "p99", "cores own/rds/oth", "cpu us/ev"
         );
-        let _ = writeln!(out, "{}", "-".repeat(label_width + 66));
+        let _ = writeln!(out, "{}", "-".repeat(label_width + 80));
         for r in &self.rows {
-            let cpu = format!("{:.2} {:.2} {:.2}", r.cpu.own, r.cpu.redis, r.cpu.others);
+            let u = &r.usage;
+            let cores = format!("{:.2} {:.2} {:.2}", u.own, u.redis, u.others);
+            let (own_us, redis_us) = u.cpu_per_event_us(r.events);
+            let cost = format!("{own_us:.0}+{redis_us:.0}");
             let _ = writeln!(
                 out,
-                "{:<label_width$}  {:>16}  {:>10}  {:>10}  {cpu:>16}  {}",
+                "{:<label_width$}  {:>14}  {:>10}  {:>10}  {cores:>17}  {cost:>13}  {}",
                 r.label, r.rate, r.p50, r.p99, r.note
             );
+        }
+        let _ = writeln!(out, "\nredis commands per event");
+        for r in &self.rows {
+            let commands = r.usage.commands_per_event(r.events);
+            if !commands.is_empty() {
+                let _ = writeln!(out, "  {:<label_width$}  {commands}", r.label);
+            }
         }
         if !self.ratios.is_empty() {
             let _ = writeln!(out, "\nratios");
@@ -134,11 +147,13 @@ mod tests {
             rate: "7,000 ev/s".into(),
             p50: "1.00 ms".into(),
             p99: "2.00 ms".into(),
-            cpu: CpuUse {
+            usage: Usage {
                 own: 1.25,
                 redis: 0.5,
-                others: 0.0,
+                seconds: 2.0,
+                ..Usage::default()
             },
+            events: 10_000,
             note: String::new(),
         });
         assert_eq!(report.ratio("ingest / bare handler", 7.0, 10.0), 0.7);
@@ -154,6 +169,7 @@ mod tests {
             "gateway ingest",
             "7,000 ev/s",
             "1.25 0.50 0.00",
+            "250+100",
             "ingest / bare handler = 0.70x",
             "PASS",
             "MISS",

@@ -87,6 +87,14 @@ pub fn millis(d: Option<Duration>) -> String {
     )
 }
 
+/// A latency in microseconds with one decimal, or `-`.
+pub fn micros(d: Option<Duration>) -> String {
+    d.map_or_else(
+        || "-".to_string(),
+        |d| format!("{:.1} us", d.as_secs_f64() * 1e6),
+    )
+}
+
 /// `count` per second of `elapsed`.
 pub fn per_second(count: u64, elapsed: Duration) -> f64 {
     if elapsed.is_zero() {
@@ -132,6 +140,8 @@ mod tests {
         assert_eq!(thousands(1234567.8), "1,234,568");
         assert_eq!(millis(Some(Duration::from_micros(1500))), "1.50 ms");
         assert_eq!(millis(None), "-");
+        assert_eq!(micros(Some(Duration::from_nanos(23_460))), "23.5 us");
+        assert_eq!(micros(None), "-");
         assert_eq!(per_second(10, Duration::from_millis(500)), 20.0);
         assert_eq!(per_second(10, Duration::ZERO), 0.0);
     }

@@ -4,7 +4,7 @@
 //! plugin dead letters, and by nothing else.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -14,8 +14,9 @@ use crate::lane::Lane;
 use crate::plugins::{
     Budget, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
 };
-use crate::store::{Endpoint, OnPluginError, Store, TenantLimits, delivery_body};
+use crate::store::{Endpoint, OnPluginError, Plugin, Store, TenantLimits, delivery_body};
 use crate::telemetry::Metrics;
+use crate::ttl::TtlMap;
 
 /// What the chain decided for one endpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +50,14 @@ pub struct Chain {
     metrics: Metrics,
     breakers: Arc<Breakers>,
     lane: Arc<Lane>,
+    /// Tenants' limits and plugin records, re-read from Redis at most every
+    /// `FRESH` (a new budget or plugin version applies within that time).
+    limits: Arc<TtlMap<String, TenantLimits>>,
+    plugins: Arc<TtlMap<(String, String), Option<Plugin>>>,
 }
+
+/// How long a tenant's limits and plugin records are reused without asking Redis.
+const FRESH: Duration = Duration::from_secs(1);
 
 /// The tenant's budget: the operator's overrides over the configured default.
 pub fn budget(default: Budget, limits: &TenantLimits) -> Budget {
@@ -68,6 +76,8 @@ impl Chain {
             metrics,
             breakers: Arc::default(),
             lane: Arc::new(lane),
+            limits: Arc::new(TtlMap::new(FRESH)),
+            plugins: Arc::new(TtlMap::new(FRESH)),
         }
     }
 
@@ -93,7 +103,14 @@ impl Chain {
         let Ok(parts) = serde_json::from_str::<BodyParts>(body) else {
             return Ok(Outcome::Failed("the stored event is unreadable".into()));
         };
-        let limits = self.store.limits(tenant).await?;
+        let limits = match self.limits.get(&tenant.to_string()) {
+            Some(limits) => limits,
+            None => {
+                let limits = self.store.limits(tenant).await?;
+                self.limits.put(tenant.to_string(), limits.clone());
+                limits
+            }
+        };
         let budget = budget(self.host.default_budget(), &limits);
         let mut current = PluginEvent {
             id: event_id.to_string(),
@@ -110,7 +127,15 @@ impl Chain {
                 Some(v) => format!("{} v{v}", link.name),
                 None => link.name.clone(),
             };
-            let plugin = self.store.plugin(tenant, &link.name).await?;
+            let key = (tenant.to_string(), link.name.clone());
+            let plugin = match self.plugins.get(&key) {
+                Some(plugin) => plugin,
+                None => {
+                    let plugin = self.store.plugin(tenant, &link.name).await?;
+                    self.plugins.put(key, plugin.clone());
+                    plugin
+                }
+            };
             let Some(version) = plugin.as_ref().and_then(|p| p.version(link.version)) else {
                 let reason = format!("plugin {label} no longer exists");
                 match self.failed(endpoint, reason, &mut skipped) {

@@ -12,7 +12,7 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Plugin calls one tenant may have under way at once in this process.
-pub const TENANT_CALLS: usize = 2;
+pub const TENANT_CALLS: usize = 4;
 
 pub struct Lane {
     runtime: Option<Runtime>,

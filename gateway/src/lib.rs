@@ -37,6 +37,7 @@ pub mod queue;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod ttl;
 pub mod workers;
 
 use std::sync::Arc;

@@ -236,7 +236,13 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
     for _ in 0..3 {
         let out = invoke(&api, &tenant, "keeper", event.clone()).await;
         let metadata = &out["verdict"]["event"]["metadata"];
-        assert!(metadata.as_array().unwrap().contains(&json!(["calls", "1"])), "{out}");
+        assert!(
+            metadata
+                .as_array()
+                .unwrap()
+                .contains(&json!(["calls", "1"])),
+            "{out}"
+        );
     }
 
     // Budgets change live through the operator API.
