@@ -12,7 +12,9 @@ use super::{Json, PageQuery, Query, TenantId, validate};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::queue::{IngestEntry, Task, now_ms};
 use crate::state::AppState;
-use crate::store::{Circuit, Endpoint, EndpointSecret, OnPluginError, Page, PluginRef, new_id};
+use crate::store::{
+    Batching, Circuit, Endpoint, EndpointSecret, OnPluginError, Page, PluginRef, new_id,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +31,7 @@ pub struct EndpointIn {
     timeout_ms: Option<u64>,
     rate_per_second: Option<u64>,
     max_in_flight: Option<u32>,
+    batch: Option<Batching>,
     /// A `whsec_...` secret to use instead of a generated one.
     secret: Option<String>,
     #[serde(default)]
@@ -54,6 +57,9 @@ pub struct EndpointPatch {
     /// `null` removes the cap.
     #[serde(default, deserialize_with = "present")]
     max_in_flight: Option<Option<u32>>,
+    /// `null` turns batching off.
+    #[serde(default, deserialize_with = "present")]
+    batch: Option<Option<Batching>>,
     plugins: Option<Vec<PluginRef>>,
     on_plugin_error: Option<OnPluginError>,
 }
@@ -79,6 +85,8 @@ pub struct EndpointOut<'a> {
     timeout_ms: Option<u64>,
     rate_per_second: Option<u64>,
     max_in_flight: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<Batching>,
     plugins: &'a [PluginRef],
     on_plugin_error: OnPluginError,
     created_at: &'a str,
@@ -101,6 +109,7 @@ impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
             timeout_ms: e.timeout_ms,
             rate_per_second: e.rate_per_second,
             max_in_flight: e.max_in_flight,
+            batch: e.batch,
             plugins: &e.plugins,
             on_plugin_error: e.on_plugin_error,
             created_at: &e.created_at,
@@ -158,12 +167,31 @@ fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldErr
             format!("must be between 1 and {MAX_IN_FLIGHT}"),
         ));
     }
+    if let Some(batch) = endpoint.batch {
+        if !(2..=MAX_BATCH_EVENTS).contains(&batch.max_events) {
+            errors.push(FieldError::new(
+                "/batch/max_events",
+                format!("must be between 2 and {MAX_BATCH_EVENTS}"),
+            ));
+        }
+        if !(1..=MAX_BATCH_WAIT_MS).contains(&batch.max_wait_ms) {
+            errors.push(FieldError::new(
+                "/batch/max_wait_ms",
+                format!("must be between 1 and {MAX_BATCH_WAIT_MS}"),
+            ));
+        }
+    }
 }
 
 /// Highest delivery rate an endpoint may ask for, in events per second.
 const MAX_RATE: u64 = 100_000;
 /// Highest cap on requests in flight an endpoint may set.
 const MAX_IN_FLIGHT: u32 = 10_000;
+
+/// Most events one batch may hold.
+const MAX_BATCH_EVENTS: u32 = 100;
+/// Longest a batch may wait for more events, in ms.
+const MAX_BATCH_WAIT_MS: u64 = 10_000;
 
 /// Longest plugin chain an endpoint may have.
 const MAX_CHAIN: usize = 8;
@@ -235,6 +263,7 @@ pub async fn create(
         timeout_ms: input.timeout_ms,
         rate_per_second: input.rate_per_second,
         max_in_flight: input.max_in_flight,
+        batch: input.batch,
         plugins: input.plugins,
         on_plugin_error: input.on_plugin_error,
         created_at: now.clone(),
@@ -318,6 +347,9 @@ pub async fn update(
     }
     if let Some(cap) = patch.max_in_flight {
         endpoint.max_in_flight = cap;
+    }
+    if let Some(batch) = patch.batch {
+        endpoint.batch = batch;
     }
     if let Some(plugins) = patch.plugins {
         endpoint.plugins = plugins;

@@ -50,6 +50,10 @@ pub struct Task {
     /// it goes without taking another one when it comes back at that time.
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub reserved: Option<u64>,
+    /// A batch task carries its member tasks (each one event of the same
+    /// endpoint); its `msg_id` is then the batch id and `event` is empty.
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Task>,
 }
 
 impl Task {
@@ -63,6 +67,24 @@ impl Task {
             attempt: 0,
             body: None,
             reserved: None,
+            members: Vec::new(),
+        }
+    }
+
+    /// A batch of `members` (tasks of one tenant and endpoint), with the
+    /// stable batch id `batch_<hash of the member msg ids>`.
+    pub fn batch(tenant: &str, endpoint: &str, members: Vec<Task>) -> Task {
+        let ids: Vec<&str> = members.iter().map(|m| m.msg_id.as_str()).collect();
+        let digest = keys::sha256_hex(ids.join("\0").as_bytes());
+        Task {
+            tenant: tenant.to_string(),
+            event: String::new(),
+            endpoint: endpoint.to_string(),
+            msg_id: format!("batch_{}", &digest[..32]),
+            attempt: 0,
+            body: None,
+            reserved: None,
+            members,
         }
     }
 
@@ -124,6 +146,7 @@ struct Scripts {
     complete: Script,
     retry: Script,
     move_due: Script,
+    batch: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -134,6 +157,7 @@ fn scripts() -> &'static Scripts {
         complete: Script::new(include_str!("scripts/complete.lua")),
         retry: Script::new(include_str!("scripts/retry.lua")),
         move_due: Script::new(include_str!("scripts/move_due.lua")),
+        batch: Script::new(include_str!("scripts/batch.lua")),
     })
 }
 
@@ -312,6 +336,43 @@ impl Queue {
         Ok(done == 1)
     }
 
+    /// Settles a batch: acknowledges and removes its stream entries (its
+    /// members' own entries when it was just collected, its one batch entry
+    /// when it came from the retry set) and records `status` for every member.
+    /// With `Settle::Retry` the batch task goes to the retry set as one task
+    /// and the members stay counted in the backlog; with `Settle::Finish`
+    /// the backlog goes down by one per member. All in one script, and only
+    /// if every entry is still unfinished (`false` otherwise: nothing changed).
+    pub async fn settle_batch(
+        &self,
+        p: u16,
+        entry_ids: &[String],
+        batch: &Task,
+        settle: Settle,
+        status: &Status,
+    ) -> redis::RedisResult<bool> {
+        let mut call = self.scripts.batch.prepare_invoke();
+        call.key(keys::delivery_stream(p))
+            .key(keys::retry_set(p))
+            .key(keys::backlog(p, &batch.tenant));
+        for member in &batch.members {
+            call.key(keys::event(p, &member.tenant, &member.event));
+        }
+        let (mode, due) = match settle {
+            Settle::Retry { due_ms } => ("retry", due_ms),
+            Settle::Finish => ("finish", 0),
+        };
+        call.arg(DELIVERY_GROUP)
+            .arg(mode)
+            .arg(due)
+            .arg(batch.to_json())
+            .arg(keys::status_field(&batch.endpoint))
+            .arg(status.to_json())
+            .arg(entry_ids);
+        let done: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok(done == 1)
+    }
+
     /// Moves due retries of partition `p` into its delivery stream.
     pub async fn move_due(&self, p: u16, limit: usize) -> redis::RedisResult<usize> {
         self.scripts
@@ -394,6 +455,15 @@ impl Queue {
         }
         Ok(())
     }
+}
+
+/// What settling a batch does with it.
+#[derive(Debug, Clone, Copy)]
+pub enum Settle {
+    /// To the retry set as one task, due at `due_ms`.
+    Retry { due_ms: u64 },
+    /// Done with (delivered, dead-lettered or dropped).
+    Finish,
 }
 
 /// The status of one event for one endpoint, kept in the event hash.

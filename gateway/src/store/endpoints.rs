@@ -31,6 +31,9 @@ pub struct Endpoint {
     /// Requests in flight to this endpoint at once, across all instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+    /// Events sent together, as one JSON array in one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batching>,
     /// Plugins every event for this endpoint passes through, in order.
     #[serde(default)]
     pub plugins: Vec<PluginRef>,
@@ -41,6 +44,15 @@ pub struct Endpoint {
     pub updated_at: String,
     /// The current secret first; older ones while their overlap lasts.
     pub secrets: Vec<EndpointSecret>,
+}
+
+/// An endpoint's batching: a batch is sent once it holds `max_events`
+/// events, or `max_wait_ms` after its first event was collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batching {
+    pub max_events: u32,
+    pub max_wait_ms: u64,
 }
 
 /// One link of an endpoint's plugin chain.
@@ -263,6 +275,7 @@ mod tests {
             timeout_ms: None,
             rate_per_second: None,
             max_in_flight: None,
+            batch: None,
             plugins: vec![],
             on_plugin_error: OnPluginError::default(),
             created_at: String::new(),

@@ -32,6 +32,9 @@ pub struct AttemptRecord {
     pub event_id: String,
     pub msg_id: String,
     pub attempt: u32,
+    /// The batch this event was sent in, when its endpoint batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
     pub status_code: Option<u16>,
     pub latency_ms: u64,
     pub response: String,

@@ -8,7 +8,9 @@ mod events;
 mod plugins;
 mod tenants;
 
-pub use endpoints::{Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError, PluginRef};
+pub use endpoints::{
+    Batching, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError, PluginRef,
+};
 pub use events::{AttemptRecord, StoredEvent, delivery_body};
 pub use plugins::{Plugin, PluginVersion, TenantLimits};
 pub use tenants::Tenant;
