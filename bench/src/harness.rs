@@ -106,12 +106,13 @@ impl RunningGateway {
         plugins: &[&str],
     ) -> anyhow::Result<()> {
         let chain: Vec<Value> = plugins.iter().map(|name| json!({"name": name})).collect();
-        self.call(
-            "/v1/endpoints",
-            api_key,
-            json!({"url": url, "plugins": chain}),
-        )
-        .await?;
+        self.create_endpoint_with(api_key, json!({"url": url, "plugins": chain}))
+            .await
+    }
+
+    /// Creates an endpoint as `spec` (the body of `POST /v1/endpoints`).
+    pub async fn create_endpoint_with(&self, api_key: &str, spec: Value) -> anyhow::Result<()> {
+        self.call("/v1/endpoints", api_key, spec).await?;
         Ok(())
     }
 

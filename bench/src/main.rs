@@ -9,12 +9,16 @@
 //! 6. one call of the `schema_upgrade` plugin in a fresh instance;
 //! 7. the same transform as native Rust (and the ratio of 6 to 7);
 //! 8. and 9. end-to-end delivery without, then with, a chain of that plugin;
+//! 10. and 11. fan-out of every event to 100 endpoints, without and then with
+//!     batching, at the same load (and the ratios of 11 to 10);
 //!
-//! (`--plugins-only` runs 6 to 9), then prints a table with PASS/MISS per target. Every phase is bounded in
-//! time and count; the exit code is 0 only when every target was met.
+//! (`--plugins-only` runs 6 to 9, `--fanout-only` 10 and 11), then prints a
+//! table with PASS/MISS per target. Every phase is bounded in time and
+//! count; the exit code is 0 only when every target was met.
 
 mod baseline;
 mod e2e;
+mod fanout;
 mod harness;
 mod load;
 mod plugins;
@@ -68,8 +72,11 @@ struct Args {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
     seconds: u64,
     /// Run only the plugin phases (6 to 9).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fanout_only")]
     plugins_only: bool,
+    /// Run only the fan-out phases (10 and 11).
+    #[arg(long)]
+    fanout_only: bool,
 }
 
 /// What every phase shares.
@@ -117,7 +124,16 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     };
     let concurrency = usize::from(args.concurrency);
     let run_started = Instant::now();
-    let component = plugins::component()?;
+    let (gateway_phases, plugin_phases, fanout_phases) = (
+        !args.plugins_only && !args.fanout_only,
+        !args.fanout_only,
+        !args.plugins_only,
+    );
+    let component = if plugin_phases {
+        Some(plugins::component()?)
+    } else {
+        None
+    };
     let redis = RedisServer::start(persistence).await?;
     eprintln!(
         "redis-server {} on port {}; persistence {}",
@@ -158,10 +174,10 @@ async fn run(args: Args) -> anyhow::Result<Report> {
          by redis-server, and by everything else on the machine",
     );
 
-    let ceilings = if args.plugins_only {
-        None
-    } else {
+    let ceilings = if gateway_phases {
         Some(bench.baselines(&redis.url()).await?)
+    } else {
+        None
     };
     let gateway = RunningGateway::start(&redis.url(), bench.http.clone()).await?;
     let receiver = Receiver::start(bench.clock).await?;
@@ -170,12 +186,17 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             .gateway_phases(&gateway, &receiver, raw_rate, bare_rate)
             .await?;
     }
-    eprintln!(
-        "[6/9] plugin call and native transform, {} calls each",
-        plugins::CALLS
-    );
-    bench.plugin_call(component.clone()).await?;
-    bench.plugin_chain(component, &gateway, &receiver).await?;
+    if let Some(component) = component {
+        eprintln!(
+            "[6/11] plugin call and native transform, {} calls each",
+            plugins::CALLS
+        );
+        bench.plugin_call(component.clone()).await?;
+        bench.plugin_chain(component, &gateway, &receiver).await?;
+    }
+    if fanout_phases {
+        bench.fan_out(&gateway).await?;
+    }
 
     gateway.stop().await?;
     receiver.stop().await?;
@@ -191,9 +212,9 @@ impl Bench {
     /// Phases 1 and 2; returns their rates (raw `XADD` events/s, bare
     /// handler requests/s).
     async fn baselines(&mut self, redis_url: &str) -> anyhow::Result<(f64, f64)> {
-        eprintln!("[1/9] raw pipelined XADD");
+        eprintln!("[1/11] raw pipelined XADD");
         let raw_rate = self.raw().await?;
-        eprintln!("[2/9] bare axum handler, one XADD per request");
+        eprintln!("[2/11] bare axum handler, one XADD per request");
         let bare = baseline::BareHandler::start(redis_url).await?;
         let target = self.target(&bare.url, None)?;
         let bare_rate = self
@@ -211,7 +232,7 @@ impl Bench {
         raw_rate: f64,
         bare_rate: f64,
     ) -> anyhow::Result<()> {
-        eprintln!("[3/9] gateway ingest");
+        eprintln!("[3/11] gateway ingest");
         let key = gateway.create_tenant("bench-ingest").await?;
         let target = self.target(&gateway.events_url(), Some(key))?;
         let ingest_rate = self
@@ -231,10 +252,10 @@ impl Bench {
         let key = gateway.create_tenant("bench-e2e").await?;
         gateway.create_endpoint(&key, &receiver.url, &[]).await?;
         let target = self.target(&gateway.events_url(), Some(key))?;
-        eprintln!("[4/9] end-to-end: ingest and delivery together");
+        eprintln!("[4/11] end-to-end: ingest and delivery together");
         self.end_to_end(&target, receiver, gateway, ingest_rate)
             .await?;
-        eprintln!("[5/9] end-to-end at {FIXED_RATE} events/s");
+        eprintln!("[5/11] end-to-end at {FIXED_RATE} events/s");
         self.fixed_rate(&target, receiver).await?;
         self.wait_idle(gateway, "5").await
     }

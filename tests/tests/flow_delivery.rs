@@ -1,6 +1,7 @@
-//! Flow control on the delivery side, end to end: an endpoint's rate kept by
-//! two instances together, its circuit breaker (open, probe, close), and
-//! fairness between a slow endpoint and a fast one.
+//! Flow control on the delivery side, end to end: an endpoint's rate and its
+//! cap on requests in flight kept by two instances together, its circuit
+//! breaker (open, probe, close), and fairness between a slow endpoint and a
+//! fast one.
 //!
 //! The tests measure time, so they take turns ([`SERIAL`]) rather than
 //! compete for the same cores.
@@ -280,4 +281,77 @@ async fn a_slow_endpoint_does_not_slow_the_others() {
         p_beside <= bound,
         "p99 {p_beside:?} beside a slow endpoint, {p_alone:?} alone"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_together_keep_an_endpoints_cap_on_requests_in_flight() {
+    let _turn = SERIAL.lock().await;
+    let redis = Redis::ephemeral();
+    let (a, b) = (
+        Gateway::spawn_with(&redis, GatewayOptions::default()),
+        Gateway::spawn_with(&redis, GatewayOptions::default()),
+    );
+    let api = a.api();
+    let tenant = api.create_tenant("acme").await;
+    let receiver = Receiver::start().await;
+    const ANSWER_AFTER: Duration = Duration::from_millis(300);
+    receiver.set_default(Reply::ok().delay(ANSWER_AFTER));
+    let endpoint = api
+        .create_endpoint(
+            &tenant,
+            json!({"url": receiver.url("/"), "max_in_flight": 2}),
+        )
+        .await;
+
+    const N: usize = 12;
+    // Half the events through each instance.
+    let (api_a, api_b) = (api.clone(), b.api());
+    let (half_a, half_b) = (
+        post_many(&api_a, &tenant, "a.b", N / 2),
+        post_many(&api_b, &tenant, "a.b", N / 2),
+    );
+    tokio::join!(half_a, half_b);
+    // Sampled while the events are delivered, then checked against the
+    // arrival times: every request takes at least ANSWER_AFTER.
+    let mut sampled = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.answered().len() < N {
+        assert!(Instant::now() < deadline, "not every event was answered");
+        sampled = sampled.max(receiver.in_flight());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let got = receiver.requests();
+    let overlapping = got
+        .iter()
+        .map(|r| {
+            got.iter()
+                .filter(|o| o.at <= r.at && r.at < o.at + ANSWER_AFTER)
+                .count()
+        })
+        .max()
+        .unwrap();
+    eprintln!("most requests in flight: {overlapping} from arrivals, {sampled} sampled");
+    assert!(sampled <= 2, "{sampled} requests in flight at once");
+    assert_eq!(
+        overlapping, 2,
+        "at most 2 in flight, and the cap was reached"
+    );
+
+    let mut ids: Vec<_> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "every event arrived, each once");
+    assert_eq!(got.len(), N, "no event was sent twice");
+    let attempts = all_attempts(&api, &tenant, &endpoint.id).await;
+    assert_eq!(attempts.len(), N, "one attempt logged per event");
+    assert!(
+        attempts.iter().all(|a| a["attempt"] == 1),
+        "waiting for a free slot is not an attempt"
+    );
+    let held = metric(&api, "gateway_deliveries_held_back_total").await
+        + metric(&b.api(), "gateway_deliveries_held_back_total").await;
+    assert!(held > 0, "tasks were held back at the cap");
 }
