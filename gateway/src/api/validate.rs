@@ -5,23 +5,21 @@ use crate::error::FieldError;
 
 /// Event types: `order.created`, `invoice:paid`, up to 256 characters.
 pub fn event_type(pointer: &str, value: &str, errors: &mut Vec<FieldError>) {
-    if value.is_empty() || value.len() > 256 {
-        errors.push(FieldError::new(pointer, "must be 1 to 256 characters"));
-    } else if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-    {
-        errors.push(FieldError::new(
-            pointer,
-            "may contain only letters, digits and . _ : -",
-        ));
-    }
+    token(pointer, value, 256, errors);
 }
 
 /// Producer-chosen ids: up to 128 characters of letters, digits and `._:-`.
 pub fn identifier(pointer: &str, value: &str, errors: &mut Vec<FieldError>) {
-    if value.is_empty() || value.len() > 128 {
-        errors.push(FieldError::new(pointer, "must be 1 to 128 characters"));
+    token(pointer, value, 128, errors);
+}
+
+/// 1 to `max` letters, digits and `._:-`.
+fn token(pointer: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+    if value.is_empty() || value.len() > max {
+        errors.push(FieldError::new(
+            pointer,
+            format!("must be 1 to {max} characters"),
+        ));
     } else if !value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))

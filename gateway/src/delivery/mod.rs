@@ -439,14 +439,7 @@ impl Inner {
                 why,
                 reserved,
             } => {
-                let kind = if batch.attempt == 0 {
-                    StatusKind::Pending
-                } else {
-                    StatusKind::Retrying
-                };
-                let mut status = Status::new(kind, batch.attempt);
-                status.last_error = Some(why.to_string());
-                status.next_attempt_at = Some(clock::ms_to_rfc3339(until_ms));
+                let status = held_status(batch.attempt, why, until_ms);
                 let next = Task { reserved, ..batch };
                 self.queue
                     .settle_batch(
@@ -594,14 +587,7 @@ impl Inner {
         why: &str,
         reserved: Option<u64>,
     ) -> anyhow::Result<()> {
-        let kind = if task.attempt == 0 {
-            StatusKind::Pending
-        } else {
-            StatusKind::Retrying
-        };
-        let mut status = Status::new(kind, task.attempt);
-        status.last_error = Some(why.to_string());
-        status.next_attempt_at = Some(clock::ms_to_rfc3339(until_ms));
+        let status = held_status(task.attempt, why, until_ms);
         let next = Task { reserved, ..task };
         self.queue
             .retry_at(p, &entry.id, &next, until_ms, &status)
@@ -689,4 +675,18 @@ fn attempt_record(task: &Task, made: u32, attempt: &Attempt) -> AttemptRecord {
         error: attempt.error.clone(),
         at: clock::now_rfc3339(),
     }
+}
+
+/// The status of a task held back (throttled, over a cap, circuit open):
+/// why, and when it is tried; its attempt count does not move.
+fn held_status(attempts: u32, why: &str, until_ms: u64) -> Status {
+    let kind = if attempts == 0 {
+        StatusKind::Pending
+    } else {
+        StatusKind::Retrying
+    };
+    let mut status = Status::new(kind, attempts);
+    status.last_error = Some(why.to_string());
+    status.next_attempt_at = Some(clock::ms_to_rfc3339(until_ms));
+    status
 }
