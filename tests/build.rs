@@ -11,6 +11,7 @@
 //! | `schema_upgrade.wasm` | `plugins/examples/schema-upgrade` |
 //! | `json_filter.wasm` | `plugins/examples/json-filter` |
 //! | `pii_redactor.wasm` | `plugins/examples/pii-redactor` |
+//! | `field_mapper.wasm` | `plugins/examples/field-mapper` |
 //! | `infinite_loop.wasm` | `plugins/hostile/infinite-loop` |
 //! | `memory_hog.wasm` | `plugins/hostile/memory-hog` |
 //! | `trap.wasm` | `plugins/hostile/trap` |
