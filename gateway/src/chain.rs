@@ -1,7 +1,12 @@
-//! Runs an endpoint's plugin chain on one event: each plugin gets the event
-//! as the previous one left it; a drop ends the chain; a failure follows the
-//! endpoint's `on_plugin_error`. Used by fan-out, by the redelivery of
-//! plugin dead letters, and by nothing else.
+//! Runs an endpoint's plugin chain on one event: first the tenant's version
+//! transforms, when the endpoint subscribes at another schema version than
+//! the event's (the shortest chain of them, each output validated against
+//! its version's schema), then the endpoint's own plugins. Each plugin gets
+//! the event as the previous one left it; a drop ends the chain; a failure
+//! (of a plugin, or of a transform's output against its schema) follows the
+//! endpoint's `on_plugin_error` (`skip` delivers the event at its own
+//! version). Used by fan-out, by the redelivery of plugin dead letters, and
+//! by nothing else.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +15,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::breaker::Breakers;
+use crate::contracts::Contracts;
+use crate::error::FieldError;
 use crate::lane::Lane;
 use crate::plugins::{
     Budget, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
@@ -38,6 +45,7 @@ pub enum Outcome {
 struct BodyParts<'a> {
     #[serde(rename = "type")]
     event_type: String,
+    version: Option<u32>,
     timestamp: String,
     #[serde(borrow)]
     data: &'a RawValue,
@@ -47,6 +55,7 @@ struct BodyParts<'a> {
 pub struct Chain {
     host: PluginHost,
     store: Store,
+    contracts: Contracts,
     metrics: Metrics,
     breakers: Arc<Breakers>,
     lane: Arc<Lane>,
@@ -54,6 +63,22 @@ pub struct Chain {
     /// `FRESH` (a new budget or plugin version applies within that time).
     limits: Arc<TtlMap<String, TenantLimits>>,
     plugins: Arc<TtlMap<(String, String), Option<Plugin>>>,
+}
+
+/// Who a plugin call is for.
+struct Call<'a> {
+    tenant: &'a str,
+    endpoint: &'a Endpoint,
+    budget: Budget,
+}
+
+/// The versions to transform between, when the endpoint subscribes at
+/// another version than the event's.
+fn transform(endpoint: &Endpoint, event_type: &str, version: Option<u32>) -> Option<(u32, u32)> {
+    match (version, endpoint.wanted_version(event_type)) {
+        (Some(from), Some(to)) if from != to => Some((from, to)),
+        _ => None,
+    }
 }
 
 /// How long a tenant's limits and plugin records are reused without asking Redis.
@@ -69,10 +94,17 @@ pub fn budget(default: Budget, limits: &TenantLimits) -> Budget {
 }
 
 impl Chain {
-    pub fn new(host: PluginHost, lane: Lane, store: Store, metrics: Metrics) -> Chain {
+    pub fn new(
+        host: PluginHost,
+        lane: Lane,
+        store: Store,
+        contracts: Contracts,
+        metrics: Metrics,
+    ) -> Chain {
         Chain {
             host,
             store,
+            contracts,
             metrics,
             breakers: Arc::default(),
             lane: Arc::new(lane),
@@ -85,8 +117,16 @@ impl Chain {
         &self.host
     }
 
-    /// Runs `endpoint`'s chain on the event stored with `body`. An error is
-    /// a Redis failure: the caller leaves its work pending and tries again.
+    /// Whether `endpoint` needs the event's body: it runs plugins, or it
+    /// wants the event at another schema version than the one it has.
+    pub fn needs_event(endpoint: &Endpoint, event_type: &str, version: Option<u32>) -> bool {
+        !endpoint.plugins.is_empty() || transform(endpoint, event_type, version).is_some()
+    }
+
+    /// Runs `endpoint`'s chain on the event stored with `body`: first the
+    /// version transforms to the version the endpoint subscribes at, then
+    /// its plugins. An error is a Redis failure: the caller leaves its work
+    /// pending and tries again.
     pub async fn run(
         &self,
         tenant: &str,
@@ -94,15 +134,16 @@ impl Chain {
         event_id: &str,
         body: &str,
     ) -> anyhow::Result<Outcome> {
-        if endpoint.plugins.is_empty() {
+        let Ok(parts) = serde_json::from_str::<BodyParts>(body) else {
+            return Ok(Outcome::Failed("the stored event is unreadable".into()));
+        };
+        let versions = transform(endpoint, &parts.event_type, parts.version);
+        if endpoint.plugins.is_empty() && versions.is_none() {
             return Ok(Outcome::Deliver {
                 body: None,
                 skipped: None,
             });
         }
-        let Ok(parts) = serde_json::from_str::<BodyParts>(body) else {
-            return Ok(Outcome::Failed("the stored event is unreadable".into()));
-        };
         let limits = match self.limits.get(&tenant.to_string()) {
             Some(limits) => limits,
             None => {
@@ -112,76 +153,54 @@ impl Chain {
             }
         };
         let budget = budget(self.host.default_budget(), &limits);
+        let wanted = endpoint.wanted_version(&parts.event_type);
         let mut current = PluginEvent {
             id: event_id.to_string(),
             event_type: parts.event_type,
-            schema_version: None,
+            schema_version: parts.version,
             timestamp: parts.timestamp,
             data: parts.data.get().as_bytes().to_vec(),
             metadata: vec![("tenant-id".to_string(), tenant.to_string())],
         };
         let mut rewritten = false;
         let mut skipped = Vec::new();
+        if let Some((from, to)) = versions {
+            let call = Call {
+                tenant,
+                endpoint,
+                budget,
+            };
+            match self.upgrade(&call, &current, from, to).await? {
+                Ok(event) => {
+                    current = event;
+                    rewritten = true;
+                }
+                Err(reason) => {
+                    if let Some(outcome) = self.failed(endpoint, reason, &mut skipped) {
+                        return Ok(outcome);
+                    }
+                }
+            }
+        }
         for link in &endpoint.plugins {
             let label = match link.version {
                 Some(v) => format!("{} v{v}", link.name),
                 None => link.name.clone(),
             };
-            let key = (tenant.to_string(), link.name.clone());
-            let plugin = match self.plugins.get(&key) {
-                Some(plugin) => plugin,
-                None => {
-                    let plugin = self.store.plugin(tenant, &link.name).await?;
-                    self.plugins.put(key, plugin.clone());
-                    plugin
-                }
+            let target = PluginTarget {
+                endpoint_id: endpoint.id.clone(),
+                schema_version: wanted,
+                config: serde_json::to_vec(&link.config).expect("JSON always serialises"),
             };
-            let Some(version) = plugin.as_ref().and_then(|p| p.version(link.version)) else {
-                let reason = format!("plugin {label} no longer exists");
-                match self.failed(endpoint, reason, &mut skipped) {
-                    Some(outcome) => return Ok(outcome),
-                    None => continue,
-                }
+            let call = Call {
+                tenant,
+                endpoint,
+                budget,
             };
-            let input = PluginInput {
-                event: current.clone(),
-                target: PluginTarget {
-                    endpoint_id: endpoint.id.clone(),
-                    schema_version: None,
-                    config: serde_json::to_vec(&link.config).expect("JSON always serialises"),
-                },
-            };
-            let sha256 = version.sha256.clone();
-            let store = self.store.clone();
-            let tenant_id = tenant.to_string();
-            let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
-            // The breaker is asked once this tenant's slot is ours, so calls
-            // queued behind a plugin that keeps exhausting its budget are refused.
-            let _slot = self.lane.permit(tenant).await;
-            if let Some(why) = self
-                .breakers
-                .refuse(tenant, &version.sha256, Instant::now())
+            match self
+                .call(&call, &link.name, link.version, &label, &current, target)
+                .await?
             {
-                self.metrics.plugin_failures.inc();
-                let reason = format!("plugin {label} v{}: {why}", version.version);
-                match self.failed(endpoint, reason, &mut skipped) {
-                    Some(outcome) => return Ok(outcome),
-                    None => continue,
-                }
-            }
-            let (host, sha256) = (self.host.clone(), version.sha256.clone());
-            let call = self
-                .lane
-                .run(async move { host.invoke(&sha256, load, &input, budget).await })
-                .await;
-            self.metrics.plugin_calls.inc();
-            let exhausted = matches!(
-                call.result,
-                Err(PluginFailure::CpuBudget | PluginFailure::Deadline | PluginFailure::Memory)
-            );
-            self.breakers
-                .record(tenant, &version.sha256, exhausted, Instant::now());
-            match call.result {
                 Ok(Verdict::Deliver(event)) => {
                     rewritten |= event != current;
                     current = event;
@@ -191,9 +210,7 @@ impl Chain {
                         "dropped by plugin {label}: {reason}"
                     )));
                 }
-                Err(failure) => {
-                    self.metrics.plugin_failures.inc();
-                    let reason = format!("plugin {label} v{}: {failure}", version.version);
+                Err(reason) => {
                     if let Some(outcome) = self.failed(endpoint, reason, &mut skipped) {
                         return Ok(outcome);
                     }
@@ -202,7 +219,12 @@ impl Chain {
         }
         let body = if rewritten {
             match std::str::from_utf8(&current.data) {
-                Ok(data) => Some(delivery_body(&current.event_type, &current.timestamp, data)),
+                Ok(data) => Some(delivery_body(
+                    &current.event_type,
+                    current.schema_version,
+                    &current.timestamp,
+                    data,
+                )),
                 Err(_) => {
                     return Ok(Outcome::Failed(
                         "the chain's output data is not UTF-8".into(),
@@ -214,6 +236,140 @@ impl Chain {
         };
         let skipped = (!skipped.is_empty()).then(|| format!("skipped: {}", skipped.join("; ")));
         Ok(Outcome::Deliver { body, skipped })
+    }
+
+    /// Rewrites `event` from version `from` to `to` over the shortest chain
+    /// of the tenant's version transforms, checking each step's output
+    /// against its version's schema. `Err` says why it could not.
+    async fn upgrade(
+        &self,
+        call: &Call<'_>,
+        event: &PluginEvent,
+        from: u32,
+        to: u32,
+    ) -> anyhow::Result<Result<PluginEvent, String>> {
+        let contracts = self.contracts.get(call.tenant).await?;
+        let name = &event.event_type;
+        let Some(contract) = contracts.event_type(name) else {
+            return Ok(Err(format!("event type {name} is not registered")));
+        };
+        let Some(path) = contract.path(from, to) else {
+            return Ok(Err(format!(
+                "no version transforms lead from {name} v{from} to v{to}"
+            )));
+        };
+        let mut current = event.clone();
+        for hop in path {
+            let label = format!(
+                "transform {name} v{}→v{} (plugin {})",
+                hop.from, hop.to, hop.plugin
+            );
+            let Some(target_schema) = contract.version(hop.to) else {
+                return Ok(Err(format!("{label}: {name} has no version {}", hop.to)));
+            };
+            let target = PluginTarget {
+                endpoint_id: call.endpoint.id.clone(),
+                schema_version: Some(hop.to),
+                config: serde_json::to_vec(&hop.config).expect("JSON always serialises"),
+            };
+            let mut next = match self
+                .call(
+                    call,
+                    &hop.plugin,
+                    hop.plugin_version,
+                    &label,
+                    &current,
+                    target,
+                )
+                .await?
+            {
+                Ok(Verdict::Deliver(next)) => next,
+                Ok(Verdict::Drop(reason)) => {
+                    return Ok(Err(format!("{label} dropped the event: {reason}")));
+                }
+                Err(reason) => return Ok(Err(reason)),
+            };
+            next.schema_version = Some(hop.to);
+            let errors = match serde_json::from_slice::<serde_json::Value>(&next.data) {
+                Ok(data) => target_schema.violations(&data, "/data"),
+                Err(e) => vec![FieldError::new("/data", format!("is not JSON: {e}"))],
+            };
+            if !errors.is_empty() {
+                let list: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.pointer, e.message))
+                    .collect();
+                return Ok(Err(format!(
+                    "{label}: the output does not match {name} v{}: {}",
+                    hop.to,
+                    list.join("; ")
+                )));
+            }
+            current = next;
+        }
+        Ok(Ok(current))
+    }
+
+    /// Calls one plugin (the newest version, or `version`) on `event`, on
+    /// the tenant's lane and behind its breaker. `Err` is the failure, said
+    /// for the event's status.
+    async fn call(
+        &self,
+        call: &Call<'_>,
+        name: &str,
+        version: Option<u32>,
+        label: &str,
+        event: &PluginEvent,
+        target: PluginTarget,
+    ) -> anyhow::Result<Result<Verdict, String>> {
+        let tenant = call.tenant;
+        let key = (tenant.to_string(), name.to_string());
+        let plugin = match self.plugins.get(&key) {
+            Some(plugin) => plugin,
+            None => {
+                let plugin = self.store.plugin(tenant, name).await?;
+                self.plugins.put(key, plugin.clone());
+                plugin
+            }
+        };
+        let Some(version) = plugin.as_ref().and_then(|p| p.version(version)) else {
+            return Ok(Err(format!("plugin {label} no longer exists")));
+        };
+        let input = PluginInput {
+            event: event.clone(),
+            target,
+        };
+        let sha256 = version.sha256.clone();
+        let store = self.store.clone();
+        let tenant_id = tenant.to_string();
+        let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
+        // The breaker is asked once this tenant's slot is ours, so calls
+        // queued behind a plugin that keeps exhausting its budget are refused.
+        let _slot = self.lane.permit(tenant).await;
+        if let Some(why) = self
+            .breakers
+            .refuse(tenant, &version.sha256, Instant::now())
+        {
+            self.metrics.plugin_failures.inc();
+            return Ok(Err(format!("plugin {label} v{}: {why}", version.version)));
+        }
+        let (host, sha256, budget) = (self.host.clone(), version.sha256.clone(), call.budget);
+        let result = self
+            .lane
+            .run(async move { host.invoke(&sha256, load, &input, budget).await })
+            .await
+            .result;
+        self.metrics.plugin_calls.inc();
+        let exhausted = matches!(
+            result,
+            Err(PluginFailure::CpuBudget | PluginFailure::Deadline | PluginFailure::Memory)
+        );
+        self.breakers
+            .record(tenant, &version.sha256, exhausted, Instant::now());
+        Ok(result.map_err(|failure| {
+            self.metrics.plugin_failures.inc();
+            format!("plugin {label} v{}: {failure}", version.version)
+        }))
     }
 
     /// Applies `on_plugin_error`: an outcome ends the chain, `None` goes on.

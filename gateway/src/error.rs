@@ -6,11 +6,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// The content type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// One problem with one part of a request, located by a JSON pointer
 /// (`/data/amount`), a header name or a path segment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Where: a JSON pointer into the body (`/data/amount`, `/events/3/type`),
+    /// or `header:<name>`, `query:<name>`, `path:<name>`, or `body` for the
+    /// whole of a non-JSON body.
     pub pointer: String,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -33,6 +40,8 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("the schema breaks compatibility with the previous version")]
+    Incompatible(Box<crate::contracts::Report>),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     #[error("request body larger than {0} bytes")]
@@ -65,7 +74,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Incompatible(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -84,6 +93,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Incompatible(_) => "incompatible-schema",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -106,15 +116,29 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error answer (RFC 9457), sent as `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// The kind of problem, stable for programs to branch on: `/problems/`
+    /// then e.g. `validation`, `not-found`, `rate-limited`.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/validation")]
     kind: String,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Unprocessable Entity")]
     title: &'a str,
+    /// The HTTP status code.
+    #[schema(example = 422)]
     status: u16,
+    /// What went wrong, for people. An internal error says only that one
+    /// occurred.
     detail: String,
+    /// For `validation`: each problem of the request.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// For `incompatible-schema`: the compatibility report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compatibility: Option<&'a crate::contracts::Report>,
 }
 
 impl IntoResponse for ApiError {
@@ -137,6 +161,18 @@ impl IntoResponse for ApiError {
                 .map(|e| format!("{}: {}", e.pointer, e.message))
                 .collect::<Vec<_>>()
                 .join("; "),
+            ApiError::Incompatible(report) => {
+                let breaking: Vec<String> = report
+                    .changes
+                    .iter()
+                    .filter(|c| c.breaking)
+                    .map(|c| format!("{}: {}", c.pointer, c.detail))
+                    .collect();
+                format!(
+                    "breaking changes: {}; register version transforms both ways, or pass \"force\": true",
+                    breaking.join("; ")
+                )
+            }
             other => other.to_string(),
         };
         let errors = match &self {
@@ -149,12 +185,15 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            compatibility: match &self {
+                ApiError::Incompatible(report) => Some(report),
+                _ => None,
+            },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized => {

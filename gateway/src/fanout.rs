@@ -100,7 +100,9 @@ impl Inner {
             .iter()
             .filter(|ep| !ep.disabled && ep.subscribes_to(&entry.event_type))
             .collect();
-        let needs_body = targets.iter().any(|ep| !ep.plugins.is_empty());
+        let needs_body = targets
+            .iter()
+            .any(|ep| Chain::needs_event(ep, &entry.event_type, entry.version));
         let body = match needs_body {
             true => {
                 self.store
@@ -189,6 +191,7 @@ impl Stage for Fanout {
                         tenant: String::new(),
                         event: String::new(),
                         event_type: String::new(),
+                        version: None,
                     };
                     self.inner
                         .queue

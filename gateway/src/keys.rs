@@ -25,6 +25,12 @@
 //! | `gw:{t.<tenant>}:plugin:<name>` | string | a plugin's record and versions (JSON) |
 //! | `gw:{t.<tenant>}:wasm:<sha256>` | string | a component's bytes |
 //! | `gw:{t.<tenant>}:limits` | string | the operator's overrides for the tenant (JSON) |
+//! | `gw:{t.<tenant>}:etypes` | sorted set | the tenant's event type names (score 0, lex order) |
+//! | `gw:{t.<tenant>}:etype:<type>` | string | an event type's record (JSON) |
+//! | `gw:{t.<tenant>}:etype:<type>:versions` | hash | version number → schema version record (JSON); a version is written once |
+//! | `gw:{t.<tenant>}:etype:<type>:transforms` | hash | `<from>><to>` → version transform (JSON) |
+//! | `gw:{t.<tenant>}:contracts` | string | bumped on every change to event types, versions, transforms or settings (cache check) |
+//! | `gw:{t.<tenant>}:settings` | string | the tenant's contract settings (JSON) |
 //! | `gw:tenants` | sorted set | every tenant id (score 0, listed by lex order) |
 //! | `gw:apikey:<sha256(key)>` | string | the tenant id owning an API key |
 //!
@@ -136,6 +142,30 @@ pub fn plugin_bytes(tenant: &str, sha256: &str) -> String {
 
 pub fn limits(tenant: &str) -> String {
     format!("gw:{{t.{tenant}}}:limits")
+}
+
+pub fn event_types(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:etypes")
+}
+
+pub fn event_type(tenant: &str, name: &str) -> String {
+    format!("gw:{{t.{tenant}}}:etype:{name}")
+}
+
+pub fn schema_versions(tenant: &str, name: &str) -> String {
+    format!("gw:{{t.{tenant}}}:etype:{name}:versions")
+}
+
+pub fn transforms(tenant: &str, name: &str) -> String {
+    format!("gw:{{t.{tenant}}}:etype:{name}:transforms")
+}
+
+pub fn contracts_version(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:contracts")
+}
+
+pub fn contract_settings(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:settings")
 }
 
 pub fn api_key(key_hash: &str) -> String {

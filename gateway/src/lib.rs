@@ -25,6 +25,7 @@ pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contracts;
 pub mod delivery;
 pub mod dev;
 pub mod edge;
@@ -118,10 +119,12 @@ pub async fn run(
         },
         metrics.clone(),
     );
+    let contracts = contracts::Contracts::new(store.clone());
     let chain = chain::Chain::new(
         plugins::PluginHost::new(&config.plugins)?,
         lane::Lane::new(config.plugins.threads)?,
         store.clone(),
+        contracts.clone(),
         metrics.clone(),
     );
     let fanout = fanout::Fanout::new(queue.clone(), store.clone(), chain.clone(), metrics.clone());
@@ -211,6 +214,7 @@ pub async fn run(
         liveness,
         keys: KeyCache::default(),
         chain,
+        contracts,
         edge: edge::Edge::new(&config.limits),
     };
     let addr = listener.local_addr()?;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::chain::Chain;
 use crate::config::Config;
+use crate::contracts::Contracts;
 use crate::edge::Edge;
 use crate::queue::Queue;
 use crate::store::Store;
@@ -21,6 +22,7 @@ pub struct AppState {
     pub liveness: Liveness,
     pub keys: KeyCache,
     pub chain: Chain,
+    pub contracts: Contracts,
     pub edge: Edge,
 }
 

@@ -5,27 +5,45 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::{BodyErrors, OperatorErrors, PageErrors};
 use super::{Json, Operator, PageQuery, Query};
 use crate::error::FieldError;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::state::AppState;
-use crate::store::{Tenant, TenantLimits};
+use crate::store::{Page, Tenant, TenantLimits};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantIn {
+    /// 1 to 200 characters.
     name: String,
 }
 
-#[derive(Serialize)]
-struct Created<'a> {
+#[derive(Serialize, ToSchema)]
+struct TenantCreated<'a> {
     #[serde(flatten)]
     tenant: &'a Tenant,
     /// Shown only here; the gateway keeps only its hash.
     api_key: &'a str,
 }
 
+/// Create a tenant
+///
+/// The answer holds the tenant's API key: the only time it is shown.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants",
+    operation_id = "create_tenant",
+    tag = "admin",
+    security(("operator_token" = [])),
+    responses(
+        (status = CREATED, description = "The tenant, with its API key", body = TenantCreated),
+        OperatorErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn create_tenant(
     State(state): State<AppState>,
     _: Operator,
@@ -36,13 +54,27 @@ pub async fn create_tenant(
         return Err(ApiError::invalid("/name", "must be 1 to 200 characters"));
     }
     let (tenant, api_key) = state.store.create_tenant(name).await?;
-    let body = Created {
+    let body = TenantCreated {
         tenant: &tenant,
         api_key: &api_key,
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+/// List tenants
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants",
+    operation_id = "list_tenants",
+    tag = "admin",
+    params(PageQuery),
+    security(("operator_token" = [])),
+    responses(
+        (status = OK, description = "A page of tenants", body = Page<Tenant>),
+        OperatorErrors,
+        PageErrors,
+    ),
+)]
 pub async fn list_tenants(
     State(state): State<AppState>,
     _: Operator,
@@ -55,6 +87,21 @@ pub async fn list_tenants(
     Ok(axum::Json(page).into_response())
 }
 
+/// Read a tenant
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{id}",
+    operation_id = "get_tenant",
+    tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id")),
+    security(("operator_token" = [])),
+    responses(
+        (status = OK, description = "The tenant", body = Tenant),
+        (status = NOT_FOUND, description = "No such tenant", body = Problem,
+            content_type = PROBLEM_JSON),
+        OperatorErrors,
+    ),
+)]
 pub async fn get_tenant(
     State(state): State<AppState>,
     _: Operator,
@@ -69,7 +116,7 @@ pub async fn get_tenant(
 }
 
 /// A `PUT` of limits: fields left out keep their value, `null` goes back to the default.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsPatch {
     #[serde(default, deserialize_with = "present")]
@@ -94,7 +141,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>
 
 /// `null` limits are not enforced (ingest, backlog, endpoint rate) or
 /// take the configured default (plugin budgets).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LimitsOut {
     ingest_per_second: Option<u64>,
     ingest_burst: Option<u64>,
@@ -131,6 +178,22 @@ async fn known_tenant(state: &AppState, id: &str) -> ApiResult<()> {
         .ok_or(ApiError::NotFound("tenant"))
 }
 
+/// Read a tenant's limits
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{id}/limits",
+    operation_id = "get_tenant_limits",
+    tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id")),
+    security(("operator_token" = [])),
+    responses(
+        (status = OK, description = "The limits in force, and the operator's overrides",
+            body = LimitsOut),
+        (status = NOT_FOUND, description = "No such tenant", body = Problem,
+            content_type = PROBLEM_JSON),
+        OperatorErrors,
+    ),
+)]
 pub async fn get_limits(
     State(state): State<AppState>,
     _: Operator,
@@ -141,6 +204,24 @@ pub async fn get_limits(
     Ok(axum::Json(limits_out(&state, overrides)).into_response())
 }
 
+/// Change a tenant's limits
+///
+/// They apply on every instance, without a restart.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/tenants/{id}/limits",
+    operation_id = "put_tenant_limits",
+    tag = "admin",
+    params(("id" = String, Path, description = "The tenant's id")),
+    security(("operator_token" = [])),
+    responses(
+        (status = OK, description = "The limits now in force", body = LimitsOut),
+        (status = NOT_FOUND, description = "No such tenant", body = Problem,
+            content_type = PROBLEM_JSON),
+        OperatorErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn put_limits(
     State(state): State<AppState>,
     _: Operator,

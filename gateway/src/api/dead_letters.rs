@@ -6,14 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::openapi::{PageErrors, TenantErrors};
 use super::{PageQuery, Query, TenantId};
 use crate::chain::Outcome;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::queue::{DeadLetter, DeadStage, Task};
 use crate::state::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeadLetterOut<'a> {
     id: &'a str,
     event_id: &'a str,
@@ -42,6 +44,27 @@ impl<'a> DeadLetterOut<'a> {
     }
 }
 
+/// A page of dead letters.
+#[derive(Serialize, ToSchema)]
+struct DeadLetterPage<'a> {
+    data: Vec<DeadLetterOut<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// List dead letters
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    operation_id = "list_dead_letters",
+    tag = "dead-letters",
+    params(PageQuery),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "A page of dead letters", body = DeadLetterPage),
+        TenantErrors,
+        PageErrors,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -51,23 +74,46 @@ pub async fn list(
         .store
         .dead_letters(&tenant, page.limit()?, page.cursor.as_deref())
         .await?;
-    #[derive(Serialize)]
-    struct Out<'a> {
-        data: Vec<DeadLetterOut<'a>>,
-        next_cursor: Option<String>,
-    }
     let data = page
         .data
         .iter()
         .map(|(id, l)| DeadLetterOut::new(id, l))
         .collect();
-    Ok(axum::Json(Out {
+    Ok(axum::Json(DeadLetterPage {
         data,
         next_cursor: page.next_cursor,
     })
     .into_response())
 }
 
+/// The task queued again for a dead letter.
+#[derive(Serialize, ToSchema)]
+struct Redelivered<'a> {
+    event_id: &'a str,
+    endpoint_id: &'a str,
+}
+
+/// Redeliver a dead letter
+///
+/// Queues a fresh task with a full retry schedule, then removes the dead
+/// letter. A letter from a failed plugin chain runs the chain again first.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/{id}/redeliver",
+    operation_id = "redeliver_dead_letter",
+    tag = "dead-letters",
+    params(("id" = String, Path, description = "The dead letter's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = ACCEPTED, description = "Queued again", body = Redelivered),
+        (status = NOT_FOUND, description = "No such dead letter", body = Problem,
+            content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "Cannot be redelivered: its endpoint is gone or \
+            disabled, its event is past retention, or the plugin chain still does not \
+            deliver it", body = Problem, content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn redeliver(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -124,12 +170,7 @@ pub async fn redeliver(
     // Queue first, then remove: a crash in between leaves a duplicate, never a loss.
     state.queue.enqueue(letter.partition, &task).await?;
     state.store.delete_dead_letter(&tenant, &id).await?;
-    #[derive(Serialize)]
-    struct Out<'a> {
-        event_id: &'a str,
-        endpoint_id: &'a str,
-    }
-    let out = Out {
+    let out = Redelivered {
         event_id: &task.event,
         endpoint_id: &task.endpoint,
     };

@@ -7,23 +7,27 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::{BodyErrors, PageErrors, TenantErrors};
 use super::{Json, PageQuery, Query, TenantId, validate};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
 use crate::queue::{IngestEntry, Task, now_ms};
 use crate::state::AppState;
 use crate::store::{
-    Batching, Circuit, Endpoint, EndpointSecret, OnPluginError, Page, PluginRef, new_id,
+    AttemptRecord, Batching, Circuit, Endpoint, EndpointSecret, OnPluginError, Page, PluginRef,
+    Subscription, new_id,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
+    /// Where deliveries are POSTed.
     url: String,
     #[serde(default)]
     description: String,
     #[serde(default)]
-    event_types: Vec<String>,
+    event_types: Vec<Subscription>,
     #[serde(default)]
     disabled: bool,
     #[serde(default)]
@@ -40,12 +44,13 @@ pub struct EndpointIn {
     on_plugin_error: OnPluginError,
 }
 
-#[derive(Deserialize)]
+/// The fields to change; those left out keep their value.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     url: Option<String>,
     description: Option<String>,
-    event_types: Option<Vec<String>>,
+    event_types: Option<Vec<Subscription>>,
     disabled: Option<bool>,
     headers: Option<BTreeMap<String, String>>,
     /// `null` goes back to the default timeout.
@@ -72,12 +77,12 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// An endpoint as the API shows it: never its secrets.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EndpointOut<'a> {
     id: &'a str,
     url: &'a str,
     description: &'a str,
-    event_types: &'a [String],
+    event_types: &'a [Subscription],
     disabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<&'a str>,
@@ -134,8 +139,13 @@ fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldErr
             "may list at most 256 types",
         ));
     }
-    for (i, t) in endpoint.event_types.iter().enumerate() {
-        validate::event_type(&format!("/event_types/{i}"), t, errors);
+    for (i, s) in endpoint.event_types.iter().enumerate() {
+        match s {
+            Subscription::Any(t) => validate::event_type(&format!("/event_types/{i}"), t, errors),
+            Subscription::Versioned(v) => {
+                validate::event_type(&format!("/event_types/{i}/type"), &v.event_type, errors)
+            }
+        }
     }
     if endpoint.headers.len() > 32 {
         errors.push(FieldError::new("/headers", "may hold at most 32 headers"));
@@ -196,8 +206,9 @@ const MAX_BATCH_WAIT_MS: u64 = 10_000;
 /// Longest plugin chain an endpoint may have.
 const MAX_CHAIN: usize = 8;
 
-/// Every plugin in the chain exists (and the version, when one is pinned).
-async fn check_plugins(
+/// Every plugin in the chain exists (and the version, when one is pinned),
+/// and every subscription at a version names a registered version.
+async fn check_references(
     state: &AppState,
     tenant: &str,
     endpoint: &Endpoint,
@@ -209,6 +220,23 @@ async fn check_plugins(
             format!("may hold at most {MAX_CHAIN} plugins"),
         ));
         return Ok(());
+    }
+    let contracts = state.contracts.get(tenant).await?;
+    for (i, s) in endpoint.event_types.iter().enumerate() {
+        let Some(version) = s.version() else {
+            continue;
+        };
+        match contracts.event_type(s.event_type()) {
+            None => errors.push(FieldError::new(
+                format!("/event_types/{i}/type"),
+                "is not a registered event type (subscribing at a version needs one)",
+            )),
+            Some(t) if t.version(version).is_none() => errors.push(FieldError::new(
+                format!("/event_types/{i}/version"),
+                "no such version of this event type",
+            )),
+            Some(_) => {}
+        }
     }
     for (i, link) in endpoint.plugins.iter().enumerate() {
         match state.store.plugin(tenant, &link.name).await? {
@@ -234,6 +262,28 @@ async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<Endpoint> {
         .ok_or(ApiError::NotFound("endpoint"))
 }
 
+/// A new endpoint, with its signing secret.
+#[derive(Serialize, ToSchema)]
+struct EndpointCreated<'a> {
+    #[serde(flatten)]
+    endpoint: EndpointOut<'a>,
+    /// The `whsec_...` secret deliveries are signed with.
+    secret: &'a str,
+}
+
+/// Create an endpoint
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints",
+    operation_id = "create_endpoint",
+    tag = "endpoints",
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = CREATED, description = "The endpoint, with its secret", body = EndpointCreated),
+        TenantErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -274,24 +324,32 @@ pub async fn create(
         }],
     };
     check_fields(&state, &endpoint, &mut errors);
-    check_plugins(&state, &tenant, &endpoint, &mut errors).await?;
+    check_references(&state, &tenant, &endpoint, &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
     state.store.put_endpoint(&tenant, &endpoint).await?;
-    #[derive(Serialize)]
-    struct Created<'a> {
-        #[serde(flatten)]
-        endpoint: EndpointOut<'a>,
-        secret: &'a str,
-    }
-    let body = Created {
+    let body = EndpointCreated {
         endpoint: (&endpoint).into(),
         secret: &secret,
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+/// List endpoints
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints",
+    operation_id = "list_endpoints",
+    tag = "endpoints",
+    params(PageQuery),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "A page of endpoints", body = Page<EndpointOut>),
+        TenantErrors,
+        PageErrors,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -305,6 +363,23 @@ pub async fn list(
     Ok(axum::Json(Page { data, next_cursor }).into_response())
 }
 
+/// Read an endpoint
+///
+/// With the state of its circuit breaker.
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{id}",
+    operation_id = "get_endpoint",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "The endpoint", body = EndpointOut),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -316,6 +391,22 @@ pub async fn get_one(
     Ok(axum::Json(out).into_response())
 }
 
+/// Change an endpoint
+#[utoipa::path(
+    patch,
+    path = "/v1/endpoints/{id}",
+    operation_id = "update_endpoint",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "The endpoint as changed", body = EndpointOut),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -359,7 +450,7 @@ pub async fn update(
     }
     let mut errors = Vec::new();
     check_fields(&state, &endpoint, &mut errors);
-    check_plugins(&state, &tenant, &endpoint, &mut errors).await?;
+    check_references(&state, &tenant, &endpoint, &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
@@ -368,6 +459,21 @@ pub async fn update(
     Ok(axum::Json(EndpointOut::from(&endpoint)).into_response())
 }
 
+/// Delete an endpoint
+#[utoipa::path(
+    delete,
+    path = "/v1/endpoints/{id}",
+    operation_id = "delete_endpoint",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = NO_CONTENT, description = "Deleted"),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -380,15 +486,18 @@ pub async fn delete(
     }
 }
 
-#[derive(Serialize)]
+/// An endpoint's signing secrets.
+#[derive(Serialize, ToSchema)]
 struct SecretOut {
+    /// The current `whsec_...` secret.
     secret: String,
     /// Older secrets still signing, with when they stop.
     previous: Vec<PreviousSecret>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct PreviousSecret {
+    /// RFC 3339.
     expires_at: String,
 }
 
@@ -412,6 +521,21 @@ fn secret_out(endpoint: &Endpoint) -> SecretOut {
     }
 }
 
+/// Read an endpoint's secret
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{id}/secret",
+    operation_id = "get_endpoint_secret",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "Its signing secrets", body = SecretOut),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn secret(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -421,6 +545,24 @@ pub async fn secret(
     Ok(axum::Json(secret_out(&endpoint)).into_response())
 }
 
+/// Rotate an endpoint's secret
+///
+/// A new secret signs from now on; the old one keeps signing too for
+/// `delivery.secret_rotation_overlap`.
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{id}/secret/rotate",
+    operation_id = "rotate_endpoint_secret",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "Its signing secrets, the new one first", body = SecretOut),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -435,6 +577,24 @@ pub async fn rotate_secret(
     Ok(axum::Json(secret_out(&endpoint)).into_response())
 }
 
+/// List an endpoint's attempts
+///
+/// Every HTTP attempt to the endpoint, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{id}/attempts",
+    operation_id = "list_endpoint_attempts",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id"), PageQuery),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "A page of attempts", body = Page<AttemptRecord>),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+        PageErrors,
+    ),
+)]
 pub async fn attempts(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -449,16 +609,47 @@ pub async fn attempts(
     Ok(axum::Json(page).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayIn {
+    /// RFC 3339: events accepted since then are queued again.
+    #[schema(format = DateTime)]
     since: String,
 }
 
 /// Most events one replay call queues.
 const REPLAY_MAX: usize = 10_000;
 
-/// Queues again, for this endpoint, every kept event of its types accepted since `since`.
+#[derive(Serialize, ToSchema)]
+struct Replayed {
+    /// Events queued again.
+    replayed: usize,
+    /// The replay stopped at the most events one call queues: replay again
+    /// from a later `since` for the rest.
+    truncated: bool,
+}
+
+/// Replay events to an endpoint
+///
+/// Queues again, for this endpoint, every kept event of its types accepted
+/// since `since`.
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{id}/replay",
+    operation_id = "replay_endpoint",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = ACCEPTED, description = "Queued", body = Replayed),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "The endpoint is disabled", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn replay(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -503,11 +694,6 @@ pub async fn replay(
                 }
             }
         }
-    }
-    #[derive(Serialize)]
-    struct Replayed {
-        replayed: usize,
-        truncated: bool,
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -6,6 +6,11 @@
 //! nothing new. A batch validates each item on its own (the same checks as a
 //! single event), stores every valid one and answers a result per item.
 //!
+//! An event of a registered type is stored at a schema version (its
+//! `version`, else the type's latest) and only if its data matches that
+//! version's schema: the 422 lists every violation with its pointer. A
+//! deprecated type or version is accepted with a `Deprecation` header.
+//!
 //! Both routes pass the tenant's edge limits (`crate::edge`) once the input
 //! is valid and before anything is stored: a refused request stores nothing.
 //! Every valid item of a batch counts against the ingest rate, and a batch is
@@ -19,36 +24,54 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
+use super::openapi::{BodyErrors, IngestErrors, TenantErrors};
 use super::{Json, TenantId, parse_json, validate};
+use crate::contracts::{Checked, Snapshot};
 use crate::edge::RateHeaders;
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
 use crate::keys::Partitions;
 use crate::queue::{NewEvent, Status, Stored};
 use crate::state::AppState;
 use crate::store::{delivery_body, new_id};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
+    /// Up to 256 letters, digits and `._:-`.
     #[serde(rename = "type")]
     event_type: String,
+    /// The payload, delivered as sent.
+    #[schema(value_type = Object)]
     data: Box<RawValue>,
+    /// The schema version of `data`; the type's latest when absent.
+    version: Option<u32>,
+    /// The producer's id (up to 128 letters, digits and `._:-`), which
+    /// deduplicates the event when no `Idempotency-Key` is sent; made up
+    /// when absent.
     id: Option<String>,
+    /// RFC 3339; the time of ingest when absent.
+    #[schema(format = DateTime)]
     timestamp: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Events checked one by one: each item is an `EventIn`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchIn {
+    /// 1 to 1000 events.
+    #[schema(value_type = Vec<EventIn>)]
     events: Vec<Box<RawValue>>,
 }
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventAccepted)]
 struct Accepted<'a> {
+    /// The event's id (the first event's, when its key was seen before).
     id: &'a str,
 }
 
@@ -58,6 +81,9 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 struct Prepared {
     id: String,
     event_type: String,
+    version: Option<u32>,
+    /// Set when the type or version is deprecated (RFC 3339).
+    deprecated_at: Option<String>,
     timestamp: String,
     body: String,
     partition: u16,
@@ -71,6 +97,7 @@ impl Prepared {
             tenant,
             id: &self.id,
             event_type: &self.event_type,
+            version: self.version,
             body: &self.body,
             timestamp: &self.timestamp,
             dedup_key: &self.dedup_key,
@@ -78,10 +105,12 @@ impl Prepared {
     }
 }
 
-/// Checks one event, adding its problems to `errors` with pointers under
+/// Checks one event (its fields, then its data against the schema of its
+/// type's version), adding its problems to `errors` with pointers under
 /// `at` (`""` for a single event, `/events/3` for a batch item).
 fn prepare(
     partitions: Partitions,
+    contracts: &Snapshot,
     tenant: &str,
     event: EventIn,
     idempotency_key: Option<&str>,
@@ -93,12 +122,28 @@ fn prepare(
     if let Some(id) = &event.id {
         validate::identifier(&format!("{at}/id"), id, errors);
     }
+    if event.version == Some(0) {
+        errors.push(FieldError::new(
+            format!("{at}/version"),
+            "must be at least 1",
+        ));
+    }
     if !event.data.get().starts_with('{') {
         errors.push(FieldError::new(
             format!("{at}/data"),
             "must be a JSON object",
         ));
     }
+    let checked = match errors.len() > found {
+        true => Checked::default(),
+        false => contracts.check_event(
+            &event.event_type,
+            event.version,
+            event.data.get(),
+            at,
+            errors,
+        ),
+    };
     let timestamp = match &event.timestamp {
         None => crate::clock::now_rfc3339(),
         Some(text) => match crate::clock::parse_rfc3339(text) {
@@ -120,10 +165,17 @@ fn prepare(
         Some(key) => (partitions.of(tenant, key), format!("key:{key}")),
         None => (partitions.of(tenant, &id), format!("id:{id}")),
     };
-    let body = delivery_body(&event.event_type, &timestamp, event.data.get());
+    let body = delivery_body(
+        &event.event_type,
+        checked.version,
+        &timestamp,
+        event.data.get(),
+    );
     Some(Prepared {
         id,
         event_type: event.event_type,
+        version: checked.version,
+        deprecated_at: checked.deprecated_at,
         timestamp,
         body,
         partition,
@@ -145,6 +197,12 @@ fn counted(state: &AppState, stored: Stored) -> (String, bool) {
     }
 }
 
+/// The `Deprecation` header (RFC 9745): `@` and the Unix time it was deprecated.
+fn deprecation(deprecated_at: &str) -> Option<HeaderValue> {
+    let at = crate::clock::parse_rfc3339(deprecated_at)?;
+    HeaderValue::try_from(format!("@{}", at.unix_timestamp())).ok()
+}
+
 fn with_rate(mut response: Response, rate: Option<RateHeaders>) -> Response {
     if let Some(rate) = rate {
         rate.write(response.headers_mut());
@@ -152,6 +210,33 @@ fn with_rate(mut response: Response, rate: Option<RateHeaders>) -> Response {
     response
 }
 
+/// Ingest an event
+///
+/// Answered `202` once Redis stored it. The same `Idempotency-Key` (or else
+/// the same `id`) within the idempotency window answers the first event's id
+/// and stores nothing new.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    operation_id = "ingest_event",
+    tag = "events",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Deduplicates the event: 1 to 255 visible ASCII characters")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = ACCEPTED, description = "Stored", body = Accepted, headers(
+            ("Idempotent-Replayed" = String,
+                description = "`true` when the key was seen before: nothing new was stored"),
+            ("Deprecation" = String,
+                description = "When the event's type or version was deprecated (`@` and a Unix time)"),
+            ("RateLimit-Limit" = u32, description = "The tenant's ingest burst"),
+            ("RateLimit-Remaining" = u32, description = "Events left in the bucket"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the bucket is full again"),
+        )),
+        IngestErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn ingest(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -171,7 +256,16 @@ pub async fn ingest(
         }
     };
     let partitions = state.queue.partitions();
-    let prepared = prepare(partitions, &tenant, event, idempotency_key, "", &mut errors);
+    let contracts = state.contracts.get(&tenant).await?;
+    let prepared = prepare(
+        partitions,
+        &contracts,
+        &tenant,
+        event,
+        idempotency_key,
+        "",
+        &mut errors,
+    );
     let Some(prepared) = prepared.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Invalid(errors));
     };
@@ -187,11 +281,14 @@ pub async fn ingest(
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
+    if let Some(value) = prepared.deprecated_at.as_deref().and_then(deprecation) {
+        response.headers_mut().insert("deprecation", value);
+    }
     Ok(with_rate(response, rate))
 }
 
 /// The result of one batch item: `202` with its id, or `422` with its errors.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ItemResult {
     index: usize,
     status: u16,
@@ -200,15 +297,39 @@ struct ItemResult {
     /// The item's key was seen before: `id` is the first event's.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     duplicate: bool,
+    /// The item's type or version is deprecated (when, RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deprecated_at: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldError>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BatchOut {
+    /// One per event, in the order sent.
     results: Vec<ItemResult>,
 }
 
+/// Ingest a batch of events
+///
+/// Each event is checked on its own; every valid one is stored, and the
+/// answer has a result per event. The batch is let in, or refused (429), whole.
+#[utoipa::path(
+    post,
+    path = "/v1/events/batch",
+    operation_id = "ingest_batch",
+    tag = "events",
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "A result per event", body = BatchOut, headers(
+            ("RateLimit-Limit" = u32, description = "The tenant's ingest burst"),
+            ("RateLimit-Remaining" = u32, description = "Events left in the bucket"),
+            ("RateLimit-Reset" = u64, description = "Seconds until the bucket is full again"),
+        )),
+        IngestErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn ingest_batch(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -228,6 +349,7 @@ pub async fn ingest_batch(
         ));
     }
     let partitions = state.queue.partitions();
+    let contracts = state.contracts.get(&tenant).await?;
     let mut results = Vec::with_capacity(batch.events.len());
     let mut valid = Vec::new();
     for (index, raw) in batch.events.iter().enumerate() {
@@ -235,8 +357,16 @@ pub async fn ingest_batch(
         let mut errors = Vec::new();
         match parse_json::<EventIn>(raw.get().as_bytes()) {
             Ok(event) => {
-                if let Some(prepared) = prepare(partitions, &tenant, event, None, &at, &mut errors)
-                {
+                let prepared = prepare(
+                    partitions,
+                    &contracts,
+                    &tenant,
+                    event,
+                    None,
+                    &at,
+                    &mut errors,
+                );
+                if let Some(prepared) = prepared {
                     valid.push((index, prepared));
                 }
             }
@@ -256,6 +386,7 @@ pub async fn ingest_batch(
             status: 422,
             id: None,
             duplicate: false,
+            deprecated_at: None,
             errors,
         });
     }
@@ -267,12 +398,13 @@ pub async fn ingest_batch(
             .await?;
         let events: Vec<NewEvent> = valid.iter().map(|(_, p)| p.new_event(&tenant)).collect();
         let stored = state.queue.ingest_many(&events).await?;
-        for ((index, _), stored) in valid.iter().zip(stored) {
+        for ((index, prepared), stored) in valid.iter().zip(stored) {
             let (id, duplicate) = counted(&state, stored);
             let result = &mut results[*index];
             result.status = 202;
             result.id = Some(id);
             result.duplicate = duplicate;
+            result.deprecated_at = prepared.deprecated_at.clone();
         }
     }
     Ok(with_rate(
@@ -281,17 +413,22 @@ pub async fn ingest_batch(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EventOut<'a> {
     id: &'a str,
     #[serde(rename = "type")]
     event_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
     timestamp: &'a str,
+    /// The payload as sent (`null` if its stored body cannot be read).
+    #[schema(value_type = Option<Object>)]
     data: Option<&'a RawValue>,
+    /// Its status at each endpoint it goes to.
     deliveries: Vec<DeliveryOut<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeliveryOut<'a> {
     endpoint_id: &'a str,
     #[serde(flatten)]
@@ -300,10 +437,28 @@ struct DeliveryOut<'a> {
 
 #[derive(Deserialize)]
 struct BodyData<'a> {
+    version: Option<u32>,
     #[serde(borrow)]
     data: &'a RawValue,
 }
 
+/// Read an event
+///
+/// With its status at each endpoint.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    operation_id = "get_event",
+    tag = "events",
+    params(("id" = String, Path, description = "The event's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "The event", body = EventOut),
+        (status = NOT_FOUND, description = "No such event, or past its retention", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn get_event(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -314,14 +469,13 @@ pub async fn get_event(
         .event(&tenant, &id)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
-    let data = serde_json::from_str::<BodyData>(&event.body)
-        .ok()
-        .map(|b| b.data);
+    let parts = serde_json::from_str::<BodyData>(&event.body).ok();
     let out = EventOut {
         id: &event.id,
         event_type: &event.event_type,
+        version: parts.as_ref().and_then(|b| b.version),
         timestamp: &event.timestamp,
-        data,
+        data: parts.map(|b| b.data),
         deliveries: event
             .statuses
             .iter()

@@ -5,34 +5,111 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::openapi::PublicErrors;
 use crate::state::AppState;
 
+/// `/healthz`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// `/readyz`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    #[schema(inline)]
+    redis: Reachability,
+    #[schema(inline)]
+    workers: Workers,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Reachability {
+    Ok,
+    Unreachable,
+}
+
+/// The worker loops: `starting` until each has beaten once, `ok`, or the
+/// names of those whose heartbeat is late.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum Workers {
+    Phase(#[schema(inline)] Phase),
+    Stalled { stalled: Vec<String> },
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Phase {
+    Starting,
+    Ok,
+}
+
+/// Liveness
+///
+/// The process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "meta",
+    responses((status = OK, description = "Alive", body = Health), PublicErrors),
+)]
 pub async fn healthz() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
+    axum::Json(Health { status: "ok" }).into_response()
 }
 
+/// Readiness
+///
+/// Redis answers and every worker loop is beating.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "meta",
+    responses(
+        (status = OK, description = "Ready to serve", body = Readiness),
+        (status = SERVICE_UNAVAILABLE, description = "Not ready: what is not", body = Readiness),
+        PublicErrors,
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let redis = state.queue.ping().await;
-    let stale = state.liveness.stale();
-    let workers_ok = matches!(&stale, Some(s) if s.is_empty());
-    let body = json!({
-        "redis": if redis.is_ok() { "ok" } else { "unreachable" },
-        "workers": match &stale {
-            None => json!("starting"),
-            Some(s) if s.is_empty() => json!("ok"),
-            Some(s) => json!({"stalled": s}),
-        },
-    });
-    let status = if redis.is_ok() && workers_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let redis = match state.queue.ping().await {
+        Ok(_) => Reachability::Ok,
+        Err(_) => Reachability::Unreachable,
     };
-    (status, axum::Json(body)).into_response()
+    let workers = match state.liveness.stale() {
+        None => Workers::Phase(Phase::Starting),
+        Some(stalled) if stalled.is_empty() => Workers::Phase(Phase::Ok),
+        Some(stalled) => Workers::Stalled { stalled },
+    };
+    let status = match (&redis, &workers) {
+        (Reachability::Ok, Workers::Phase(Phase::Ok)) => StatusCode::OK,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, axum::Json(Readiness { redis, workers })).into_response()
 }
 
+/// Metrics
+///
+/// The Prometheus text exposition of the gateway's metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    responses(
+        (status = OK, description = "Every metric", body = String,
+            content_type = "text/plain; version=0.0.4"),
+        PublicErrors,
+    ),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],

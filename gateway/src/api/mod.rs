@@ -1,33 +1,40 @@
 //! The HTTP API: `router()` and the pieces every handler shares — auth
-//! extractors, a JSON extractor that answers problem+json, pagination.
+//! extractors, a JSON extractor that answers problem+json, pagination. The
+//! routes are registered from the handlers' `#[utoipa::path]` annotations,
+//! which also make the OpenAPI document served at `/openapi.json` (`openapi`).
 
 mod admin;
 mod dead_letters;
 mod endpoints;
+mod event_types;
 mod events;
 mod health;
+mod openapi;
 mod plugins;
 pub mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::Router;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{Extensions, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::keys;
 use crate::state::AppState;
 
-/// Every route. The middleware stack, outermost first:
+/// Every route, and `/openapi.json` describing them. The middleware stack,
+/// outermost first:
 /// 1. tracing of each request;
 /// 2. a 30 s timeout for the whole request;
 /// 3. the body size limit (`ingest.max_body_bytes`, and for plugin uploads
@@ -39,59 +46,12 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.ingest.max_body_bytes;
     let upload_limit = state.config.plugins.max_upload_bytes;
-    let public = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            per_address,
-        ));
-    Router::new()
-        .merge(public)
-        .route(
-            "/v1/admin/tenants",
-            post(admin::create_tenant).get(admin::list_tenants),
-        )
-        .route("/v1/admin/tenants/{id}", get(admin::get_tenant))
-        .route(
-            "/v1/admin/tenants/{id}/limits",
-            get(admin::get_limits).put(admin::put_limits),
-        )
-        .route("/v1/events", post(events::ingest))
-        .route("/v1/events/batch", post(events::ingest_batch))
-        .route("/v1/events/{id}", get(events::get_event))
-        .route(
-            "/v1/endpoints",
-            post(endpoints::create).get(endpoints::list),
-        )
-        .route(
-            "/v1/endpoints/{id}",
-            get(endpoints::get_one)
-                .patch(endpoints::update)
-                .delete(endpoints::delete),
-        )
-        .route("/v1/endpoints/{id}/secret", get(endpoints::secret))
-        .route(
-            "/v1/endpoints/{id}/secret/rotate",
-            post(endpoints::rotate_secret),
-        )
-        .route("/v1/endpoints/{id}/attempts", get(endpoints::attempts))
-        .route("/v1/endpoints/{id}/replay", post(endpoints::replay))
-        .route("/v1/dead-letters", get(dead_letters::list))
-        .route(
-            "/v1/dead-letters/{id}/redeliver",
-            post(dead_letters::redeliver),
-        )
-        .route("/v1/plugins", get(plugins::list))
-        .route(
-            "/v1/plugins/{name}",
-            put(plugins::upload)
-                .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
-                .get(plugins::get_one)
-                .delete(plugins::delete),
-        )
-        .route("/v1/plugins/{name}/invoke", post(plugins::invoke))
+    let per_address = axum::middleware::from_fn_with_state(state.clone(), per_address);
+    let (documented, api) =
+        routes(upload_limit, |public| public.route_layer(per_address)).split_for_parts();
+    documented
+        // The document, built from the routes, for `openapi::document`.
+        .layer(Extension(openapi::Document::new(&api)))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -101,6 +61,69 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The documented routes, with the OpenAPI document built from them:
+/// `routes!` registers each handler at the method and path of its
+/// `#[utoipa::path]` and adds that operation to the document, so a route
+/// served is a route documented. `limit_public` wraps the unauthenticated
+/// group (in `router()`, with the per-address limit).
+///
+/// To add a route: give its handler a `#[utoipa::path]` with the method, the
+/// path, a unique `operation_id`, a `tag`, the `security` (`tenant_api_key`
+/// or `operator_token`, none for public routes) and every response: its
+/// successes, its own errors as `body = Problem, content_type = PROBLEM_JSON`,
+/// and the shared sets of `openapi` (`TenantErrors`, `BodyErrors`, ...).
+/// Then register it below with `.routes(routes!(module::handler))`, one
+/// `routes!` per path (it registers all its handlers at each of their paths),
+/// and add it to the list of the test `only_documented_routes_are_served`.
+/// Never register one with axum's own `route`: that test refuses it.
+fn routes(
+    upload_limit: usize,
+    limit_public: impl FnOnce(OpenApiRouter<AppState>) -> OpenApiRouter<AppState>,
+) -> OpenApiRouter<AppState> {
+    let public = OpenApiRouter::default()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::document));
+    OpenApiRouter::with_openapi(openapi::frame())
+        .merge(limit_public(public))
+        .routes(routes!(admin::create_tenant, admin::list_tenants))
+        .routes(routes!(admin::get_tenant))
+        .routes(routes!(admin::get_limits, admin::put_limits))
+        .routes(routes!(events::ingest))
+        .routes(routes!(events::ingest_batch))
+        .routes(routes!(events::get_event))
+        .routes(routes!(endpoints::create, endpoints::list))
+        .routes(routes!(
+            endpoints::get_one,
+            endpoints::update,
+            endpoints::delete
+        ))
+        .routes(routes!(endpoints::secret))
+        .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(endpoints::attempts))
+        .routes(routes!(endpoints::replay))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::redeliver))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .routes(routes!(plugins::get_one, plugins::delete))
+        .routes(routes!(plugins::invoke))
+        .routes(routes!(event_types::list))
+        .routes(routes!(event_types::get_type, event_types::put_type))
+        .routes(routes!(event_types::list_versions))
+        .routes(routes!(event_types::get_version, event_types::put_version))
+        .routes(routes!(event_types::check_version))
+        .routes(routes!(
+            event_types::list_transforms,
+            event_types::put_transform
+        ))
+        .routes(routes!(
+            event_types::get_settings,
+            event_types::put_settings
+        ))
 }
 
 /// Limits a route per client address (`crate::edge`).
@@ -278,10 +301,14 @@ fn strip_position(message: &str) -> String {
 }
 
 /// `?limit=&cursor=` of list routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items per page, 1 to 250 (50 when absent).
+    #[param(minimum = 1, maximum = 250)]
     pub limit: Option<usize>,
+    /// Where the page starts: the previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
@@ -316,6 +343,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[derive(Debug, Deserialize)]
@@ -372,5 +401,216 @@ mod tests {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", ""));
+    }
+
+    /// The document as `router()` builds it (which needs no state).
+    fn document() -> serde_json::Value {
+        let api = routes(1, |public| public).into_openapi();
+        serde_json::to_value(api).expect("the document serialises")
+    }
+
+    /// Every operation of the document: method, path and the operation.
+    fn operations(api: &serde_json::Value) -> Vec<(String, String, &serde_json::Value)> {
+        let methods = [
+            "get", "put", "post", "delete", "options", "head", "patch", "trace",
+        ];
+        let paths = api["paths"].as_object().expect("paths");
+        paths
+            .iter()
+            .flat_map(|(path, item)| {
+                methods.iter().filter_map(move |method| {
+                    let operation = item.get(*method)?;
+                    Some((method.to_ascii_uppercase(), path.clone(), operation))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_documented_routes_are_served() {
+        let expected = [
+            ("GET", "/healthz"),
+            ("GET", "/readyz"),
+            ("GET", "/metrics"),
+            ("GET", "/openapi.json"),
+            ("POST", "/v1/admin/tenants"),
+            ("GET", "/v1/admin/tenants"),
+            ("GET", "/v1/admin/tenants/{id}"),
+            ("GET", "/v1/admin/tenants/{id}/limits"),
+            ("PUT", "/v1/admin/tenants/{id}/limits"),
+            ("POST", "/v1/events"),
+            ("POST", "/v1/events/batch"),
+            ("GET", "/v1/events/{id}"),
+            ("POST", "/v1/endpoints"),
+            ("GET", "/v1/endpoints"),
+            ("GET", "/v1/endpoints/{id}"),
+            ("PATCH", "/v1/endpoints/{id}"),
+            ("DELETE", "/v1/endpoints/{id}"),
+            ("GET", "/v1/endpoints/{id}/secret"),
+            ("POST", "/v1/endpoints/{id}/secret/rotate"),
+            ("GET", "/v1/endpoints/{id}/attempts"),
+            ("POST", "/v1/endpoints/{id}/replay"),
+            ("GET", "/v1/dead-letters"),
+            ("POST", "/v1/dead-letters/{id}/redeliver"),
+            ("GET", "/v1/plugins"),
+            ("PUT", "/v1/plugins/{name}"),
+            ("GET", "/v1/plugins/{name}"),
+            ("DELETE", "/v1/plugins/{name}"),
+            ("POST", "/v1/plugins/{name}/invoke"),
+            ("GET", "/v1/event-types"),
+            ("GET", "/v1/event-types/{type}"),
+            ("PUT", "/v1/event-types/{type}"),
+            ("GET", "/v1/event-types/{type}/versions"),
+            ("GET", "/v1/event-types/{type}/versions/{version}"),
+            ("PUT", "/v1/event-types/{type}/versions/{version}"),
+            ("POST", "/v1/event-types/{type}/versions/{version}/check"),
+            ("GET", "/v1/event-types/{type}/transforms"),
+            ("PUT", "/v1/event-types/{type}/transforms"),
+            ("GET", "/v1/settings"),
+            ("PUT", "/v1/settings"),
+        ];
+        let expected: BTreeSet<(String, String)> = expected
+            .iter()
+            .map(|(method, path)| (method.to_string(), path.to_string()))
+            .collect();
+        let api = document();
+        let documented: BTreeSet<(String, String)> = operations(&api)
+            .into_iter()
+            .map(|(method, path, _)| (method, path))
+            .collect();
+        assert_eq!(documented, expected);
+
+        // A route registered past `routes!` would be served undocumented.
+        let source = include_str!("mod.rs");
+        let router = source
+            .split("#[cfg(test)]")
+            .next()
+            .expect("the router's code");
+        let bare: Vec<String> = router
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| {
+                [".route(", ".route_service(", ".nest_service("]
+                    .iter()
+                    .any(|call| line.contains(call))
+            })
+            .map(|(at, line)| format!("api/mod.rs:{}: {}", at + 1, line.trim()))
+            .collect();
+        assert!(
+            bare.is_empty(),
+            "routes registered without `routes!` are missing from the OpenAPI document; give \
+             their handlers a #[utoipa::path] and register them in `routes()`:\n{}",
+            bare.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_operation_has_an_id_a_success_its_errors_and_its_credential() {
+        let api = document();
+        let schemes = api["components"]["securitySchemes"]
+            .as_object()
+            .expect("security schemes");
+        assert!(schemes.contains_key(openapi::TENANT_API_KEY));
+        assert!(schemes.contains_key(openapi::OPERATOR_TOKEN));
+        let problem = format!(
+            "#/components/schemas/{}",
+            <crate::error::Problem as utoipa::ToSchema>::name()
+        );
+        let mut ids = BTreeSet::new();
+        for (method, path, operation) in operations(&api) {
+            let name = format!("{method} {path}");
+            let id = operation["operationId"].as_str().expect(&name);
+            assert!(ids.insert(id.to_string()), "{name}: `{id}` is not unique");
+            assert!(operation["tags"][0].is_string(), "{name} has no tag");
+            let parameters: Vec<(&str, &str)> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    (
+                        p["in"].as_str().expect(&name),
+                        p["name"].as_str().expect(&name),
+                    )
+                })
+                .collect();
+            let unique: BTreeSet<_> = parameters.iter().collect();
+            assert_eq!(unique.len(), parameters.len(), "{name} repeats a parameter");
+            for segment in path.split('/') {
+                if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    assert!(
+                        parameters.contains(&("path", param)),
+                        "{name} does not declare `{param}`"
+                    );
+                }
+            }
+            let responses = operation["responses"].as_object().expect(&name);
+            assert!(
+                responses.keys().any(|status| status.starts_with('2')),
+                "{name} has no success"
+            );
+            assert!(
+                responses.keys().any(|status| status == "429"),
+                "{name}: every route is rate limited, per address or per tenant"
+            );
+            for (status, response) in responses {
+                // Not ready is told in the readiness body itself.
+                let readiness = name == "GET /readyz" && status == "503";
+                if status.starts_with('2') || readiness {
+                    continue;
+                }
+                assert_eq!(
+                    response["content"][crate::error::PROBLEM_JSON]["schema"]["$ref"],
+                    problem.as_str(),
+                    "{name} {status} is not a problem"
+                );
+            }
+            let credentials: Vec<&String> = operation["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|requirement| requirement.as_object().expect(&name).keys())
+                .collect();
+            if path.starts_with("/v1/") {
+                assert!(!credentials.is_empty(), "{name} takes no credential");
+                assert!(responses.contains_key("401"), "{name} never answers 401");
+            } else {
+                assert!(credentials.is_empty(), "{name} is public");
+            }
+            for credential in credentials {
+                assert!(
+                    schemes.contains_key(credential),
+                    "{name}: no `{credential}`"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn references<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a str>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(target) = map.get("$ref").and_then(|r| r.as_str()) {
+                        found.push(target);
+                    }
+                    map.values().for_each(|v| references(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+                _ => {}
+            }
+        }
+        let api = document();
+        let mut found = Vec::new();
+        references(&api, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let pointer = target
+                .strip_prefix('#')
+                .expect("a reference within the document");
+            assert!(
+                api.pointer(pointer).is_some(),
+                "`{target}` resolves to nothing"
+            );
+        }
     }
 }

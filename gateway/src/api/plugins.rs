@@ -8,12 +8,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::{BodyErrors, PageErrors, TenantErrors};
 use super::{Json, PageQuery, Query, TenantId, validate};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
 use crate::plugins::{LogLine, PluginEvent, PluginFailure, PluginInput, PluginTarget, Verdict};
 use crate::state::AppState;
-use crate::store::{Plugin, PluginVersion, new_id};
+use crate::store::{Page, Plugin, PluginVersion, new_id};
 
 /// Plugin names: 1 to 64 of `a-z 0-9 - _`, starting with a letter or digit.
 fn check_name(name: &str) -> ApiResult<()> {
@@ -41,7 +43,34 @@ async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
         .ok_or(ApiError::NotFound("plugin"))
 }
 
-/// `PUT /v1/plugins/{name}` with the component's bytes as the body.
+/// Upload a plugin
+///
+/// The body is a WebAssembly component; it is validated and compiled before
+/// it is stored as the plugin's next version. The bytes of its latest
+/// version again answer that version.
+#[utoipa::path(
+    put,
+    path = "/v1/plugins/{name}",
+    operation_id = "upload_plugin",
+    tag = "plugins",
+    params(("name" = String, Path,
+        description = "1 to 64 of `a-z 0-9 - _`, starting with a letter or digit")),
+    request_body(description = "The component's bytes", content(("application/wasm"))),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "The same bytes as the latest version: that version",
+            body = VersionOut),
+        (status = CREATED, description = "Stored as a new version", body = VersionOut),
+        (status = BAD_REQUEST, description = "The upload could not be read", body = Problem,
+            content_type = PROBLEM_JSON),
+        (status = PAYLOAD_TOO_LARGE, description = "The upload is larger than \
+            `plugins.max_upload_bytes`", body = Problem, content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "The name is not valid (`path:name`), or \
+            the body is not a component the gateway can run (`body`)", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -85,7 +114,9 @@ pub async fn upload(
         .into_response())
 }
 
-#[derive(Serialize)]
+/// One version of a plugin, with the plugin's name.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PluginVersionOut)]
 struct VersionOut<'a> {
     name: &'a str,
     #[serde(flatten)]
@@ -96,6 +127,20 @@ fn version_out<'a>(name: &'a str, version: &'a PluginVersion) -> VersionOut<'a> 
     VersionOut { name, version }
 }
 
+/// List plugins
+#[utoipa::path(
+    get,
+    path = "/v1/plugins",
+    operation_id = "list_plugins",
+    tag = "plugins",
+    params(PageQuery),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "A page of plugins", body = Page<Plugin>),
+        TenantErrors,
+        PageErrors,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -108,6 +153,23 @@ pub async fn list(
     Ok(axum::Json(page).into_response())
 }
 
+/// Read a plugin
+///
+/// With its versions, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/plugins/{name}",
+    operation_id = "get_plugin",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "The plugin", body = Plugin),
+        (status = NOT_FOUND, description = "No such plugin", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -116,6 +178,25 @@ pub async fn get_one(
     Ok(axum::Json(load(&state, &tenant, &name).await?).into_response())
 }
 
+/// Delete a plugin
+///
+/// With all its versions; refused while something uses it.
+#[utoipa::path(
+    delete,
+    path = "/v1/plugins/{name}",
+    operation_id = "delete_plugin",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = NO_CONTENT, description = "Deleted"),
+        (status = NOT_FOUND, description = "No such plugin", body = Problem,
+            content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "An endpoint's chain or a version transform uses it",
+            body = Problem, content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
@@ -134,20 +215,38 @@ pub async fn delete(
             users.join(", ")
         )));
     }
+    let (_, _, types) = state.store.all_contracts(&tenant).await?;
+    let transforms: Vec<String> = types
+        .iter()
+        .flat_map(|t| {
+            t.transforms
+                .iter()
+                .filter(|x| x.plugin == name)
+                .map(|x| format!("{} v{}→v{}", t.record.name, x.from, x.to))
+        })
+        .collect();
+    if !transforms.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "the plugin is used by version transforms {}",
+            transforms.join(", ")
+        )));
+    }
     state.store.delete_plugin(&tenant, &plugin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// A dry run: a sample event, and the endpoint it is for.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeIn {
     event: SampleEvent,
     #[serde(default)]
     target: SampleTarget,
+    /// The plugin's version to run; its newest when absent.
     version: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SampleEvent {
     #[serde(rename = "type")]
@@ -156,19 +255,23 @@ struct SampleEvent {
     id: Option<String>,
     timestamp: Option<String>,
     schema_version: Option<u32>,
+    /// Name and value pairs.
     #[serde(default)]
     metadata: Vec<(String, String)>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SampleTarget {
     endpoint_id: Option<String>,
     schema_version: Option<u32>,
+    /// The plugin's configuration on the endpoint; `{}` when absent.
     config: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
+/// The event a plugin passes on.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PluginEventOut)]
 struct EventOut {
     id: String,
     #[serde(rename = "type")]
@@ -192,33 +295,57 @@ impl From<PluginEvent> for EventOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 enum VerdictOut {
     Deliver { event: EventOut },
     Drop { reason: String },
 }
 
-#[derive(Serialize)]
+/// What one run of a plugin did.
+#[derive(Serialize, ToSchema)]
 struct InvokeOut {
+    /// The version that ran.
     version: u32,
+    /// Its verdict, unless it failed.
     verdict: Option<VerdictOut>,
+    /// Why it failed, if it did.
     error: Option<ErrorOut>,
     cpu_ms: u64,
     duration_us: u64,
     logs: Vec<LogLine>,
+    /// Log lines past the limit, not kept.
     logs_dropped: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PluginErrorOut)]
 struct ErrorOut {
     #[serde(flatten)]
     failure: PluginFailure,
     message: String,
 }
 
-/// `POST /v1/plugins/{name}/invoke`: runs the plugin once on a sample, with
-/// the tenant's budget, and shows the verdict, the resources used and the logs.
+/// Run a plugin on a sample
+///
+/// Runs the plugin once on a sample event, with the tenant's budget, and
+/// shows the verdict, the resources used and the logs. Nothing is delivered.
+#[utoipa::path(
+    post,
+    path = "/v1/plugins/{name}/invoke",
+    operation_id = "invoke_plugin",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "The run, whether the plugin succeeded or failed",
+            body = InvokeOut),
+        (status = NOT_FOUND, description = "No such plugin", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+        BodyErrors,
+    ),
+)]
 pub async fn invoke(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,

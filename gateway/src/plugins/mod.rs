@@ -109,7 +109,7 @@ pub enum Verdict {
 }
 
 /// Why a call produced no verdict.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, utoipa::ToSchema)]
 #[serde(tag = "failure", content = "detail", rename_all = "snake_case")]
 pub enum PluginFailure {
     #[error("the plugin used up its CPU budget")]
@@ -132,7 +132,7 @@ pub enum PluginFailure {
 
 /// One log line a plugin wrote; `level` is `debug`, `info`, `warn` or
 /// `error`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     pub level: String,
     pub message: String,

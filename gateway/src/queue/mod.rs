@@ -25,6 +25,9 @@ pub struct IngestEntry {
     pub event: String,
     #[serde(rename = "y")]
     pub event_type: String,
+    /// The event's schema version, when its type is versioned.
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
 }
 
 /// One delivery of one event to one endpoint, as queued.
@@ -126,6 +129,7 @@ pub struct NewEvent<'a> {
     pub tenant: &'a str,
     pub id: &'a str,
     pub event_type: &'a str,
+    pub version: Option<u32>,
     pub body: &'a str,
     pub timestamp: &'a str,
     pub dedup_key: &'a str,
@@ -225,6 +229,7 @@ impl Queue {
             tenant: event.tenant.to_string(),
             event: event.id.to_string(),
             event_type: event.event_type.to_string(),
+            version: event.version,
         })
         .expect("an ingest entry always serialises");
         let mut call = self.scripts.ingest.prepare_invoke();
@@ -467,7 +472,7 @@ pub enum Settle {
 }
 
 /// The status of one event for one endpoint, kept in the event hash.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Status {
     pub status: StatusKind,
     pub attempts: u32,
@@ -480,7 +485,7 @@ pub struct Status {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusKind {
     Pending,
@@ -511,7 +516,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadStage {
     #[default]

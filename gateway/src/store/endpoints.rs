@@ -16,8 +16,8 @@ pub struct Endpoint {
     pub id: String,
     pub url: String,
     pub description: String,
-    /// Event types delivered here; empty means all.
-    pub event_types: Vec<String>,
+    /// Event types delivered here, each maybe at a schema version; empty means all.
+    pub event_types: Vec<Subscription>,
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
@@ -46,9 +46,46 @@ pub struct Endpoint {
     pub secrets: Vec<EndpointSecret>,
 }
 
+/// One event type an endpoint takes: `"order.created"` (at whatever version
+/// each event has) or `{"type": "order.created", "version": 2}` (every event
+/// of the type rewritten to version 2 by the tenant's version transforms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(
+    untagged,
+    expecting = "an event type, or {\"type\": ..., \"version\": ...}"
+)]
+pub enum Subscription {
+    Any(String),
+    Versioned(VersionedSubscription),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedSubscription {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u32,
+}
+
+impl Subscription {
+    pub fn event_type(&self) -> &str {
+        match self {
+            Subscription::Any(t) => t,
+            Subscription::Versioned(v) => &v.event_type,
+        }
+    }
+
+    pub fn version(&self) -> Option<u32> {
+        match self {
+            Subscription::Any(_) => None,
+            Subscription::Versioned(v) => Some(v.version),
+        }
+    }
+}
+
 /// An endpoint's batching: a batch is sent once it holds `max_events`
 /// events, or `max_wait_ms` after its first event was collected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batching {
     pub max_events: u32,
@@ -56,7 +93,7 @@ pub struct Batching {
 }
 
 /// One link of an endpoint's plugin chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginRef {
     pub name: String,
@@ -73,7 +110,7 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// Where an event goes when a plugin traps, runs out of budget or errs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnPluginError {
     /// To the dead letters, with the reason (redelivery runs the chain again).
@@ -102,7 +139,7 @@ impl std::fmt::Debug for EndpointSecret {
 }
 
 /// An endpoint's circuit breaker as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Circuit {
     pub state: CircuitState,
     /// Failed attempts in a row.
@@ -112,7 +149,7 @@ pub struct Circuit {
     pub open_until: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     Closed,
@@ -122,7 +159,19 @@ pub enum CircuitState {
 
 impl Endpoint {
     pub fn subscribes_to(&self, event_type: &str) -> bool {
-        self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+        self.event_types.is_empty()
+            || self
+                .event_types
+                .iter()
+                .any(|s| s.event_type() == event_type)
+    }
+
+    /// The schema version this endpoint wants events of `event_type` at.
+    pub fn wanted_version(&self, event_type: &str) -> Option<u32> {
+        self.event_types
+            .iter()
+            .find(|s| s.event_type() == event_type)
+            .and_then(Subscription::version)
     }
 
     /// Secrets that sign now: the current one and any still in their overlap.
@@ -303,9 +352,23 @@ mod tests {
     fn empty_event_types_subscribe_to_everything() {
         let mut ep = endpoint();
         assert!(ep.subscribes_to("a.b"));
-        ep.event_types = vec!["x".into()];
+        ep.event_types = vec![Subscription::Any("x".into())];
         assert!(!ep.subscribes_to("a.b"));
         assert!(ep.subscribes_to("x"));
+        assert_eq!(ep.wanted_version("x"), None);
+    }
+
+    #[test]
+    fn subscriptions_read_as_a_type_or_a_type_at_a_version() {
+        let subs: Vec<Subscription> =
+            serde_json::from_str(r#"["a.b", {"type": "c.d", "version": 2}]"#).unwrap();
+        let mut ep = endpoint();
+        ep.event_types = subs;
+        assert!(ep.subscribes_to("a.b") && ep.subscribes_to("c.d"));
+        assert_eq!(ep.wanted_version("c.d"), Some(2));
+        assert_eq!(ep.wanted_version("a.b"), None);
+        let refused = serde_json::from_str::<Vec<Subscription>>(r#"[{"type": "c.d"}]"#);
+        assert!(refused.is_err());
     }
 
     #[test]

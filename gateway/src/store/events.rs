@@ -25,7 +25,7 @@ pub struct StoredEvent {
 }
 
 /// One HTTP attempt of one event to one endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     #[serde(default)]
     pub id: String,
@@ -176,10 +176,16 @@ impl Store {
 
 /// The body every endpoint receives: `{"type", "timestamp", "data"}`, with
 /// the producer's `data` bytes kept as sent.
-pub fn delivery_body(event_type: &str, timestamp: &str, data: &str) -> String {
+pub fn delivery_body(
+    event_type: &str,
+    version: Option<u32>,
+    timestamp: &str,
+    data: &str,
+) -> String {
     let quote = |s: &str| serde_json::to_string(s).expect("a string always serialises");
+    let version = version.map_or_else(String::new, |v| format!("\"version\":{v},"));
     format!(
-        "{{\"type\":{},\"timestamp\":{},\"data\":{}}}",
+        "{{\"type\":{},{version}\"timestamp\":{},\"data\":{}}}",
         quote(event_type),
         quote(timestamp),
         data
@@ -232,13 +238,18 @@ mod tests {
 
     #[test]
     fn delivery_body_keeps_data_bytes_and_escapes_strings() {
-        let body = delivery_body("a\"b", "2024-01-01T00:00:00Z", "{\"n\": 1.50}");
+        let body = delivery_body("a\"b", None, "2024-01-01T00:00:00Z", "{\"n\": 1.50}");
         assert_eq!(
             body,
             r#"{"type":"a\"b","timestamp":"2024-01-01T00:00:00Z","data":{"n": 1.50}}"#
         );
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(parsed["type"], "a\"b");
+        let versioned = delivery_body("a", Some(2), "t", "{}");
+        assert_eq!(
+            versioned,
+            r#"{"type":"a","version":2,"timestamp":"t","data":{}}"#
+        );
     }
 
     #[test]

@@ -1,15 +1,21 @@
-//! Tenant-owned state in Redis: tenants and their API keys, endpoints, and
-//! the read side of events, attempts and dead letters. Key names live in
+//! Tenant-owned state in Redis: tenants and their API keys, endpoints, event
+//! contracts, and the read side of events, attempts and dead letters. Key
+//! names live in
 //! [`crate::keys`]; every tenant-owned key carries the tenant id, so one
 //! tenant can never reach another's objects.
 
 mod endpoints;
+mod event_types;
 mod events;
 mod plugins;
 mod tenants;
 
 pub use endpoints::{
     Batching, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError, PluginRef,
+    Subscription,
+};
+pub use event_types::{
+    ContractSettings, EventTypeRecord, SchemaVersion, Transform, TypeContract, Unregistered,
 };
 pub use events::{AttemptRecord, StoredEvent, delivery_body};
 pub use plugins::{Plugin, PluginVersion, TenantLimits};
@@ -36,7 +42,7 @@ impl Store {
 }
 
 /// A page of a list: the items and the cursor for the next page, if any.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,

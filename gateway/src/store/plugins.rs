@@ -11,7 +11,7 @@ use super::{Page, Store, lex_page};
 use crate::keys;
 
 /// One uploaded version of a plugin.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PluginVersion {
     pub version: u32,
     pub sha256: String,
@@ -20,7 +20,7 @@ pub struct PluginVersion {
 }
 
 /// A plugin and its versions, oldest first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Plugin {
     pub name: String,
     pub versions: Vec<PluginVersion>,
@@ -37,7 +37,7 @@ impl Plugin {
 }
 
 /// Per-tenant limits set by the operator; `None` keeps the configured default.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantLimits {
     #[serde(default)]

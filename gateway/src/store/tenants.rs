@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Page, Store, lex_page, new_id};
 use crate::keys;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     pub id: String,
     pub name: String,
