@@ -51,11 +51,11 @@ impl Bench {
     /// Phases 10 and 11 against `gateway`; prints the ratios between them.
     pub async fn fan_out(&mut self, gateway: &RunningGateway) -> anyhow::Result<()> {
         let receiver = FanoutReceiver::start(self.clock).await?;
-        eprintln!("[10/11] fan-out to {ENDPOINTS} endpoints, no batching");
+        eprintln!("[10/13] fan-out to {ENDPOINTS} endpoints, no batching");
         let plain = self
             .fan_out_run(gateway, &receiver, "bench-fanout", None)
             .await?;
-        eprintln!("[11/11] fan-out to {ENDPOINTS} endpoints, batched");
+        eprintln!("[11/13] fan-out to {ENDPOINTS} endpoints, batched");
         let batch = json!({"max_events": BATCH_EVENTS, "max_wait_ms": BATCH_WAIT_MS});
         let batched = self
             .fan_out_run(gateway, &receiver, "bench-fanout-batched", Some(batch))

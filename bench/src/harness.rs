@@ -2,7 +2,7 @@
 //! it (embedded defaults plus `GATEWAY_*` pairs, here passed explicitly
 //! rather than read from the environment), `gateway::run` on a loopback
 //! listener, and the few API calls the benchmark needs (a tenant, a plugin
-//! upload, an endpoint). Also a probe of the fan-out consumer groups, so one
+//! upload, an endpoint, an event type and its schema). Also a probe of the fan-out consumer groups, so one
 //! phase's backlog never leaks into the next phase's figures.
 
 use std::sync::Arc;
@@ -125,12 +125,31 @@ impl RunningGateway {
         component: Vec<u8>,
     ) -> anyhow::Result<()> {
         let path = format!("/v1/plugins/{name}");
+        self.put(&path, api_key, "application/wasm", component)
+            .await
+    }
+
+    /// PUTs `body` as JSON with a tenant's API key, expecting `201 Created`.
+    pub async fn put_json(&self, api_key: &str, path: &str, body: &Value) -> anyhow::Result<()> {
+        self.put(path, api_key, "application/json", serde_json::to_vec(body)?)
+            .await
+    }
+
+    /// PUTs `body` as `content_type` with a bearer token, expecting
+    /// `201 Created`.
+    async fn put(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<()> {
         let response = self
             .http
             .put(format!("{}{path}", self.base))
-            .bearer_auth(api_key)
-            .header(reqwest::header::CONTENT_TYPE, "application/wasm")
-            .body(component)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
             .send()
             .await
             .with_context(|| format!("PUT {path}"))?;

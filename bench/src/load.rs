@@ -20,6 +20,8 @@ use crate::stats::{Clock, Latencies};
 pub const BODY_BYTES: usize = 1024;
 /// Open-loop requests allowed in flight before the schedule waits.
 const MAX_IN_FLIGHT: usize = 1024;
+/// The event type of [`Payload::contract`] events.
+pub const CONTRACT_EVENT_TYPE: &str = "order.placed";
 
 /// Builds event bodies and numbers them.
 pub struct Payload {
@@ -39,6 +41,14 @@ impl Payload {
     /// `schema_upgrade` plugin: `data` also holds a v1 order.
     pub fn order_v1() -> Payload {
         Payload::with("order.created", ORDER_V1_FIELDS)
+    }
+
+    /// `order.placed` events whose `data` has the 20 fields of the schema in
+    /// `crate::contracts`: 17 fields of an order (formatted strings, bounded
+    /// integers, an enum, a nested object, an array of objects), then the
+    /// stamp and the padding.
+    pub fn contract() -> Payload {
+        Payload::with(CONTRACT_EVENT_TYPE, CONTRACT_FIELDS)
     }
 
     /// Events of `event_type` whose `data` starts with `fields` (JSON
@@ -62,6 +72,19 @@ impl Payload {
 
 /// The v1 order of [`Payload::order_v1`] events.
 const ORDER_V1_FIELDS: &str = r#""order_id":"ord_1","customer_name":"Ada Lovelace","customer_email":"ada@example.com","amount_cents":1250,"#;
+
+/// The order of [`Payload::contract`] events.
+const CONTRACT_FIELDS: &str = concat!(
+    r#""event_id":"3f1c9a52-7b4e-4d2a-9c61-0e8f5a7b2d14","occurred_at":"2026-01-31T12:00:00Z","#,
+    r#""delivery_date":"2026-02-03","customer_email":"ada@example.com","#,
+    r#""customer_name":"Ada Lovelace","status":"paid","amount_cents":1250,"quantity":3,"#,
+    r#""currency":"EUR","discount_rate":0.1,"gift":false,"coupon":null,"#,
+    r#""source_ip":"192.0.2.10","callback_url":"https://shop.example.com/orders/ord_1","#,
+    r#""shipping_address":{"line1":"12 St James Square","city":"London","#,
+    r#""postcode":"SW1Y 4JH","country":"GB"},"#,
+    r#""lines":[{"sku":"SKU-0001","qty":1,"unit_cents":500},"#,
+    r#"{"sku":"SKU-0002","qty":2,"unit_cents":375}],"tags":["bench","contracts"],"#,
+);
 
 fn event_json(event_type: &str, fields: &str, seq: u64, sent_ns: u64, pad: &str) -> String {
     format!(
@@ -244,5 +267,16 @@ mod tests {
         assert_eq!(v["type"], "order.created");
         assert_eq!(v["data"]["customer_name"], "Ada Lovelace");
         assert_eq!(v["data"]["sent_ns"], 7);
+
+        let contract = Payload::contract();
+        contract.next(1);
+        let event = contract.next(9);
+        assert!((BODY_BYTES - 40..=BODY_BYTES).contains(&event.len()));
+        let v: serde_json::Value = serde_json::from_slice(&event).unwrap();
+        assert_eq!(v["type"], CONTRACT_EVENT_TYPE);
+        assert_eq!(v["data"].as_object().unwrap().len(), 20);
+        assert_eq!(v["data"]["lines"][1]["qty"], 2);
+        assert_eq!(v["data"]["seq"], 1);
+        assert_eq!(v["data"]["sent_ns"], 9);
     }
 }

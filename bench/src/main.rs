@@ -11,12 +11,17 @@
 //! 8. and 9. end-to-end delivery without, then with, a chain of that plugin;
 //! 10. and 11. fan-out of every event to 100 endpoints, without and then with
 //!     batching, at the same load (and the ratios of 11 to 10);
+//! 12. and 13. ingest of events of a type the tenant did not register, then
+//!     of a type registered with a 20-field schema that every event is
+//!     validated against (and the ratio of 13 to 12);
 //!
-//! (`--plugins-only` runs 6 to 9, `--fanout-only` 10 and 11), then prints a
-//! table with PASS/MISS per target. Every phase is bounded in time and
-//! count; the exit code is 0 only when every target was met.
+//! (`--plugins-only` runs 6 to 9, `--fanout-only` 10 and 11,
+//! `--contracts-only` 12 and 13), then prints a table with PASS/MISS per
+//! target. Every phase is bounded in time and count; the exit code is 0
+//! only when every target was met.
 
 mod baseline;
+mod contracts;
 mod e2e;
 mod fanout;
 mod harness;
@@ -32,7 +37,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
 use redis::aio::MultiplexedConnection;
 
 use harness::RunningGateway;
@@ -59,7 +64,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
-#[command(about = "Benchmarks the gateway against raw Redis and a bare axum handler")]
+#[command(
+    about = "Benchmarks the gateway against raw Redis and a bare axum handler",
+    group(ArgGroup::new("only").args(["plugins_only", "fanout_only", "contracts_only"]))
+)]
 struct Args {
     /// Run Redis with an append-only file fsynced on every write
     /// (appendfsync always) instead of without persistence.
@@ -72,11 +80,14 @@ struct Args {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
     seconds: u64,
     /// Run only the plugin phases (6 to 9).
-    #[arg(long, conflicts_with = "fanout_only")]
+    #[arg(long)]
     plugins_only: bool,
     /// Run only the fan-out phases (10 and 11).
     #[arg(long)]
     fanout_only: bool,
+    /// Run only the event-contract phases (12 and 13).
+    #[arg(long)]
+    contracts_only: bool,
 }
 
 /// What every phase shares.
@@ -124,10 +135,11 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     };
     let concurrency = usize::from(args.concurrency);
     let run_started = Instant::now();
-    let (gateway_phases, plugin_phases, fanout_phases) = (
-        !args.plugins_only && !args.fanout_only,
-        !args.fanout_only,
-        !args.plugins_only,
+    let all = !(args.plugins_only || args.fanout_only || args.contracts_only);
+    let (plugin_phases, fanout_phases, contract_phases) = (
+        all || args.plugins_only,
+        all || args.fanout_only,
+        all || args.contracts_only,
     );
     let component = if plugin_phases {
         Some(plugins::component()?)
@@ -162,10 +174,12 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         persistence.describe()
     ));
     bench.report.header(format!(
-        "load: {} B JSON events (order.created v1 in phases 6-9), {concurrency} in flight \
-         (phases 2-4, 8-9), {} s measured per phase after {} s warm-up (phases 2-3); \
-         {cores} CPU cores; one tokio runtime for everything",
+        "load: {} B JSON events (order.created v1 in phases 6-9, {} with 20 fields in \
+         12-13), {concurrency} in flight (phases 2-4, 8-9, 12-13), {} s measured per phase \
+         after {} s warm-up (phases 2-3, 12-13); {cores} CPU cores; one tokio runtime for \
+         everything",
         load::BODY_BYTES,
+        load::CONTRACT_EVENT_TYPE,
         args.seconds,
         WARMUP.as_secs()
     ));
@@ -174,7 +188,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
          by redis-server, and by everything else on the machine",
     );
 
-    let ceilings = if gateway_phases {
+    let ceilings = if all {
         Some(bench.baselines(&redis.url()).await?)
     } else {
         None
@@ -188,7 +202,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
     if let Some(component) = component {
         eprintln!(
-            "[6/11] plugin call and native transform, {} calls each",
+            "[6/13] plugin call and native transform, {} calls each",
             plugins::CALLS
         );
         bench.plugin_call(component.clone()).await?;
@@ -196,6 +210,9 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
     if fanout_phases {
         bench.fan_out(&gateway).await?;
+    }
+    if contract_phases {
+        bench.contracts(&gateway).await?;
     }
 
     gateway.stop().await?;
@@ -212,9 +229,9 @@ impl Bench {
     /// Phases 1 and 2; returns their rates (raw `XADD` events/s, bare
     /// handler requests/s).
     async fn baselines(&mut self, redis_url: &str) -> anyhow::Result<(f64, f64)> {
-        eprintln!("[1/11] raw pipelined XADD");
+        eprintln!("[1/13] raw pipelined XADD");
         let raw_rate = self.raw().await?;
-        eprintln!("[2/11] bare axum handler, one XADD per request");
+        eprintln!("[2/13] bare axum handler, one XADD per request");
         let bare = baseline::BareHandler::start(redis_url).await?;
         let target = self.target(&bare.url, None)?;
         let bare_rate = self
@@ -232,7 +249,7 @@ impl Bench {
         raw_rate: f64,
         bare_rate: f64,
     ) -> anyhow::Result<()> {
-        eprintln!("[3/11] gateway ingest");
+        eprintln!("[3/13] gateway ingest");
         let key = gateway.create_tenant("bench-ingest").await?;
         let target = self.target(&gateway.events_url(), Some(key))?;
         let ingest_rate = self
@@ -252,10 +269,10 @@ impl Bench {
         let key = gateway.create_tenant("bench-e2e").await?;
         gateway.create_endpoint(&key, &receiver.url, &[]).await?;
         let target = self.target(&gateway.events_url(), Some(key))?;
-        eprintln!("[4/11] end-to-end: ingest and delivery together");
+        eprintln!("[4/13] end-to-end: ingest and delivery together");
         self.end_to_end(&target, receiver, gateway, ingest_rate)
             .await?;
-        eprintln!("[5/11] end-to-end at {FIXED_RATE} events/s");
+        eprintln!("[5/13] end-to-end at {FIXED_RATE} events/s");
         self.fixed_rate(&target, receiver).await?;
         self.wait_idle(gateway, "5").await
     }
@@ -302,10 +319,25 @@ impl Bench {
 
     /// A closed-loop phase (2 or 3) against `target`; returns its rate.
     async fn closed(&mut self, label: &str, unit: &str, target: &Target) -> anyhow::Result<f64> {
+        let payload = self.payload.clone();
+        let (rate, row) = self.closed_row(label, unit, target, &payload).await?;
+        self.report.row(row);
+        Ok(rate)
+    }
+
+    /// A closed-loop run of `payload` events against `target`: its rate
+    /// and its row, for the caller to report (failures are noted here).
+    async fn closed_row(
+        &mut self,
+        label: &str,
+        unit: &str,
+        target: &Target,
+        payload: &Arc<Payload>,
+    ) -> anyhow::Result<(f64, Row)> {
         let meter = Meter::start(&mut self.conn).await?;
         let mut load = load::closed_loop(
             target,
-            &self.payload,
+            payload,
             self.clock,
             self.concurrency,
             WARMUP,
@@ -313,7 +345,7 @@ impl Bench {
         )
         .await;
         let rate = per_second(load.ok, load.elapsed);
-        self.report.row(Row {
+        let row = Row {
             label: label.to_string(),
             rate: format!("{} {unit}", thousands(rate)),
             p50: millis(load.latencies.quantile(0.50)),
@@ -325,9 +357,9 @@ impl Bench {
                 thousands(load.ok as f64),
                 self.concurrency
             ),
-        });
+        };
         self.note_failures(label, &load);
-        Ok(rate)
+        Ok((rate, row))
     }
 
     fn note_failures(&mut self, label: &str, load: &LoadReport) {

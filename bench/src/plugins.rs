@@ -168,7 +168,7 @@ impl Bench {
             .create_endpoint(&chained, &receiver.url, &[PLUGIN_NAME])
             .await?;
 
-        eprintln!("[8/11] end-to-end, order.created, no plugin");
+        eprintln!("[8/13] end-to-end, order.created, no plugin");
         let target = self.target(&gateway.events_url(), Some(plain))?;
         let without = self
             .saturated(
@@ -180,7 +180,7 @@ impl Bench {
             )
             .await?;
         self.wait_idle(gateway, "8").await?;
-        eprintln!("[9/11] end-to-end through a chain of one schema_upgrade plugin");
+        eprintln!("[9/13] end-to-end through a chain of one schema_upgrade plugin");
         let target = self.target(&gateway.events_url(), Some(chained))?;
         let with = self
             .saturated(
