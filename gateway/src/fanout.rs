@@ -6,6 +6,8 @@
 //!
 //! Entries are handled concurrently (bounded by `FANOUT_CONCURRENCY` per
 //! process), so one slow plugin never holds up the events behind it.
+//! Entries no endpoint subscribes to are acknowledged together, in one
+//! command per batch.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -182,6 +184,7 @@ impl Inner {
 impl Stage for Fanout {
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> anyhow::Result<()> {
         let mut by_tenant: HashMap<String, Arc<Vec<Endpoint>>> = HashMap::new();
+        let mut unsubscribed = Vec::new();
         for entry in entries {
             let parsed: IngestEntry = match serde_json::from_str(&entry.json) {
                 Ok(e) => e,
@@ -208,6 +211,13 @@ impl Stage for Fanout {
                     eps
                 }
             };
+            if !endpoints
+                .iter()
+                .any(|ep| !ep.disabled && ep.subscribes_to(&parsed.event_type))
+            {
+                unsubscribed.push(entry.id);
+                continue;
+            }
             let permit = self
                 .permits
                 .clone()
@@ -222,6 +232,9 @@ impl Stage for Fanout {
                         "could not fan out an event; it stays pending and will be taken over");
                 }
             });
+        }
+        if !unsubscribed.is_empty() {
+            self.inner.queue.ack_unsubscribed(p, &unsubscribed).await?;
         }
         Ok(())
     }

@@ -41,6 +41,13 @@ pub mod telemetry;
 pub mod ttl;
 pub mod workers;
 
+/// mimalloc for every binary built on this crate (the gateway, the tests'
+/// copy of it, the benchmark): requests and fan-out allocate from many
+/// threads at once, and glibc's allocator spent a tenth of the ingest CPU
+/// waiting on its arena locks (`perf`, bench phase 12).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,7 +213,7 @@ pub async fn run(
         ));
     }
 
-    let state = AppState {
+    let state = AppState::new(state::Handles {
         config: config.clone(),
         store,
         queue,
@@ -216,7 +223,7 @@ pub async fn run(
         chain,
         contracts,
         edge: edge::Edge::new(&config.limits),
-    };
+    });
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     // The peer address keys the per-address limits of `edge`.

@@ -13,8 +13,26 @@ use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::workers::Liveness;
 
+/// The shared handles behind one `Arc`: axum clones the state for every
+/// extractor of every request, and this makes that one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl AppState {
+    pub fn new(handles: Handles) -> AppState {
+        AppState(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+pub struct Handles {
     pub config: Arc<Config>,
     pub store: Store,
     pub queue: Queue,

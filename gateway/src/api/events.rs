@@ -87,7 +87,7 @@ struct Prepared {
     timestamp: String,
     body: String,
     partition: u16,
-    dedup_key: String,
+    dedup_key: Option<String>,
 }
 
 impl Prepared {
@@ -100,7 +100,7 @@ impl Prepared {
             version: self.version,
             body: &self.body,
             timestamp: &self.timestamp,
-            dedup_key: &self.dedup_key,
+            dedup_key: self.dedup_key.as_deref(),
         }
     }
 }
@@ -160,10 +160,19 @@ fn prepare(
     if errors.len() > found {
         return None;
     }
-    let id = event.id.unwrap_or_else(|| new_id("evt"));
-    let (partition, dedup_key) = match idempotency_key {
-        Some(key) => (partitions.of(tenant, key), format!("key:{key}")),
-        None => (partitions.of(tenant, &id), format!("id:{id}")),
+    // An event with neither a key nor its own id gets a fresh id: there is
+    // nothing to deduplicate it against, so no idempotency record is kept.
+    let (id, dedup_key) = match (idempotency_key, event.id) {
+        (Some(key), id) => (
+            id.unwrap_or_else(|| new_id("evt")),
+            Some(format!("key:{key}")),
+        ),
+        (None, Some(id)) => (id.clone(), Some(format!("id:{id}"))),
+        (None, None) => (new_id("evt"), None),
+    };
+    let partition = match idempotency_key {
+        Some(key) => partitions.of(tenant, key),
+        None => partitions.of(tenant, &id),
     };
     let body = delivery_body(
         &event.event_type,

@@ -132,7 +132,9 @@ pub struct NewEvent<'a> {
     pub version: Option<u32>,
     pub body: &'a str,
     pub timestamp: &'a str,
-    pub dedup_key: &'a str,
+    /// `key:<Idempotency-Key>` or `id:<producer's id>`; none for an event
+    /// whose id the gateway made (no idempotency record is kept).
+    pub dedup_key: Option<&'a str>,
 }
 
 #[derive(Clone)]
@@ -235,14 +237,21 @@ impl Queue {
         let mut call = self.scripts.ingest.prepare_invoke();
         call.key(keys::ingest_stream(p))
             .key(keys::event(p, event.tenant, event.id))
-            .key(keys::idempotency(p, event.tenant, event.dedup_key))
+            .key(keys::idempotency(
+                p,
+                event.tenant,
+                event.dedup_key.unwrap_or(""),
+            ))
             .arg(event.tenant)
             .arg(event.id)
             .arg(event.event_type)
             .arg(event.body)
             .arg(event.timestamp)
             .arg(self.retention_ms)
-            .arg(self.idempotency_ms)
+            .arg(match event.dedup_key {
+                Some(_) => self.idempotency_ms,
+                None => 0,
+            })
             .arg(entry)
             .arg(self.min_id());
         call
@@ -289,6 +298,18 @@ impl Queue {
                 .arg(task);
         }
         call.invoke_async(&mut self.conn.clone()).await
+    }
+
+    /// Acknowledges ingest entries that no endpoint subscribes to, in one
+    /// command: they have nothing to write (a crash before it redoes the
+    /// same nothing).
+    pub async fn ack_unsubscribed(&self, p: u16, entry_ids: &[String]) -> redis::RedisResult<()> {
+        redis::cmd("XACK")
+            .arg(keys::ingest_stream(p))
+            .arg(FANOUT_GROUP)
+            .arg(entry_ids)
+            .query_async(&mut self.conn.clone())
+            .await
     }
 
     /// Removes a finished task and records its final status on the event.
