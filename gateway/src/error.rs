@@ -42,6 +42,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("the schema breaks compatibility with the previous version")]
     Incompatible(Box<crate::contracts::Report>),
+    #[error("the request took longer than {0:?}")]
+    Timeout(std::time::Duration),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     #[error("request body larger than {0} bytes")]
@@ -75,6 +77,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::Incompatible(_) => StatusCode::CONFLICT,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Incompatible(_) => "incompatible-schema",
+            ApiError::Timeout(_) => "timeout",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",

@@ -55,10 +55,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            std::time::Duration::from_secs(30),
-        ))
+        .layer(axum::middleware::from_fn(deadline))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -124,6 +121,19 @@ fn routes(
             event_types::get_settings,
             event_types::put_settings
         ))
+}
+
+/// How long a request may take, body included, before it is answered 408.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Answers 408 problem+json when a request runs past [`REQUEST_DEADLINE`].
+/// The handler's future is dropped; each change it makes is one Redis call
+/// or script, so it happened whole or not at all.
+async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(REQUEST_DEADLINE).into_response(),
+    }
 }
 
 /// Limits a route per client address (`crate::edge`).
@@ -345,7 +355,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 mod tests {
     use std::collections::BTreeSet;
 
+    use tower::ServiceExt;
+
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_past_the_deadline_is_408_problem_json() {
+        let slow = axum::routing::get(|| async {
+            tokio::time::sleep(REQUEST_DEADLINE * 2).await;
+            "late"
+        });
+        let app = Router::new()
+            .route_service("/slow", slow)
+            .layer(axum::middleware::from_fn(deadline));
+        let request = Request::builder()
+            .uri("/slow")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()[CONTENT_TYPE], crate::error::PROBLEM_JSON);
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

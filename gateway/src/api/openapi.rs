@@ -163,6 +163,18 @@ fn too_many(description: &str) -> (String, RefOr<Response>) {
 const ADDRESS_LIMITED: &str = "Too many requests from this client address: unauthenticated \
     requests and failed authentications are limited per address";
 
+/// Any request running past `super::REQUEST_DEADLINE`.
+fn timeout() -> (String, RefOr<Response>) {
+    entry(
+        StatusCode::REQUEST_TIMEOUT,
+        problem(
+            "The request took longer than 30 s and was abandoned. Each change is one atomic \
+             Redis call, so it happened whole or not at all; send it again (an event with the \
+             same `Idempotency-Key` or `id` is not stored twice)",
+        ),
+    )
+}
+
 fn internal() -> (String, RefOr<Response>) {
     entry(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -181,7 +193,7 @@ pub struct PublicErrors;
 
 impl IntoResponses for PublicErrors {
     fn responses() -> Responses {
-        BTreeMap::from([too_many(ADDRESS_LIMITED)])
+        BTreeMap::from([too_many(ADDRESS_LIMITED), timeout()])
     }
 }
 
@@ -195,6 +207,7 @@ impl IntoResponses for TenantErrors {
             too_many(ADDRESS_LIMITED),
             internal(),
             unavailable(REDIS_UNREACHABLE),
+            timeout(),
         ])
     }
 }
@@ -221,6 +234,7 @@ impl IntoResponses for IngestErrors {
             ),
             internal(),
             entry(StatusCode::SERVICE_UNAVAILABLE, full),
+            timeout(),
         ])
     }
 }
@@ -235,6 +249,7 @@ impl IntoResponses for OperatorErrors {
             too_many(ADDRESS_LIMITED),
             internal(),
             unavailable(REDIS_UNREACHABLE),
+            timeout(),
         ])
     }
 }
