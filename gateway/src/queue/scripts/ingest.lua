@@ -17,10 +17,10 @@ if dedup then
     return {0, previous}
   end
 end
-local entry = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[9], '*', 'j', ARGV[8])
+redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[9], '*', 'j', ARGV[8])
 redis.call('HSET', KEYS[2],
   'tenant', ARGV[1], 'id', ARGV[2], 'type', ARGV[3], 'body', ARGV[4],
-  'timestamp', ARGV[5], 'entry', entry)
+  'timestamp', ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 if dedup then
   redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[7])
