@@ -48,16 +48,19 @@ pub struct Handles {
 const KEY_TTL: Duration = Duration::from_secs(10);
 const KEY_CACHE_MAX: usize = 10_000;
 
-/// API key hash → tenant id, for a few seconds: ingest is the hot path and
-/// this saves it a round trip.
+/// The SHA-256 of an API key.
+pub type KeyHash = [u8; 32];
+
+/// API key SHA-256 → tenant id, for a few seconds: ingest is the hot path
+/// and this saves it a round trip.
 #[derive(Clone, Default)]
 pub struct KeyCache {
     // A std mutex: one lookup or insert per request, never held across an await.
-    entries: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    entries: Arc<Mutex<HashMap<KeyHash, (String, Instant)>>>,
 }
 
 impl KeyCache {
-    pub fn get(&self, key_hash: &str) -> Option<String> {
+    pub fn get(&self, key_hash: &KeyHash) -> Option<String> {
         let entries = self.entries.lock().expect("key cache poisoned");
         entries
             .get(key_hash)
@@ -65,7 +68,7 @@ impl KeyCache {
             .map(|(tenant, _)| tenant.clone())
     }
 
-    pub fn put(&self, key_hash: String, tenant: String) {
+    pub fn put(&self, key_hash: KeyHash, tenant: String) {
         let mut entries = self.entries.lock().expect("key cache poisoned");
         if entries.len() >= KEY_CACHE_MAX {
             entries.retain(|_, (_, at)| at.elapsed() < KEY_TTL);

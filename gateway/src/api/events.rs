@@ -19,8 +19,10 @@
 
 use std::num::NonZeroU32;
 
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -76,6 +78,20 @@ struct Accepted<'a> {
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The `Idempotency-Key` header as sent (`None` without one), read without
+/// copying the request's other headers.
+pub struct IdempotencyHeader(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(IdempotencyHeader(
+            parts.headers.get(IDEMPOTENCY_KEY).cloned(),
+        ))
+    }
+}
 
 /// A valid event, ready to store.
 struct Prepared {
@@ -249,11 +265,11 @@ fn with_rate(mut response: Response, rate: Option<RateHeaders>) -> Response {
 pub async fn ingest(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
-    headers: HeaderMap,
+    IdempotencyHeader(header): IdempotencyHeader,
     Json(event): Json<EventIn>,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let idempotency_key = match headers.get(IDEMPOTENCY_KEY).map(|v| v.to_str()) {
+    let idempotency_key = match header.as_ref().map(|v| v.to_str()) {
         None => None,
         Some(Ok(key)) if !key.is_empty() && key.len() <= 255 => Some(key),
         Some(_) => {
@@ -342,10 +358,10 @@ struct BatchOut {
 pub async fn ingest_batch(
     State(state): State<AppState>,
     TenantId(tenant): TenantId,
-    headers: HeaderMap,
+    IdempotencyHeader(header): IdempotencyHeader,
     Json(batch): Json<BatchIn>,
 ) -> ApiResult<Response> {
-    if headers.contains_key(IDEMPOTENCY_KEY) {
+    if header.is_some() {
         return Err(ApiError::invalid(
             "header:Idempotency-Key",
             "is not used by batches: give each event an `id` to deduplicate it",
