@@ -63,6 +63,12 @@ pub trait Stage: Send + Sync + 'static {
 }
 
 /// Runs one stage loop for one partition until `shutdown`.
+/// A read returning at least this many entries (but not a full batch)
+/// means the stream is busy.
+const LINGER_FROM: usize = 4;
+/// How long a busy stage waits before its next read.
+const LINGER: Duration = Duration::from_millis(1);
+
 pub async fn run_stage<S: Stage>(
     stage: Arc<S>,
     name: String,
@@ -88,7 +94,15 @@ pub async fn run_stage<S: Stage>(
             }
             let count = stage.capacity().await;
             let entries = reader.read(count).await?;
-            stage.handle(p, entries).await
+            let busy = (LINGER_FROM..count).contains(&entries.len());
+            stage.handle(p, entries).await?;
+            if busy {
+                // Entries are arriving faster than one read at a time: let
+                // the next read take a larger batch (fewer round trips per
+                // entry). An idle stream never waits here.
+                tokio::time::sleep(LINGER).await;
+            }
+            anyhow::Ok(())
         };
         let result = tokio::select! {
             r = step => r,
