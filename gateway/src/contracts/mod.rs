@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use jsonschema::Validator;
 use serde_json::Value;
 
-pub use compat::{Change, ChangeKind, Report, compare};
-pub use schema::{DIALECT, compile, violations};
+pub use compat::{Report, compare};
+pub use schema::{compile, violations};
 
 use crate::error::FieldError;
 use crate::store::{
