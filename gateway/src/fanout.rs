@@ -100,7 +100,7 @@ impl Inner {
     ) -> anyhow::Result<()> {
         let targets: Vec<&Endpoint> = endpoints
             .iter()
-            .filter(|ep| !ep.disabled && ep.subscribes_to(&entry.event_type))
+            .filter(|ep| ep.takes(&entry.event_type))
             .collect();
         let needs_body = targets
             .iter()
@@ -211,10 +211,7 @@ impl Stage for Fanout {
                     eps
                 }
             };
-            if !endpoints
-                .iter()
-                .any(|ep| !ep.disabled && ep.subscribes_to(&parsed.event_type))
-            {
+            if !endpoints.iter().any(|ep| ep.takes(&parsed.event_type)) {
                 unsubscribed.push(entry.id);
                 continue;
             }

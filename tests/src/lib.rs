@@ -343,7 +343,54 @@ pub struct Endpoint {
     pub secret: String,
 }
 
+/// A redis-server, a gateway on it and a tenant `acme`: both processes live
+/// as long as the test holds this.
+pub struct Setup {
+    pub _redis: Redis,
+    pub _gateway: Gateway,
+    pub api: Api,
+    pub tenant: Tenant,
+}
+
+pub async fn setup() -> Setup {
+    let redis = Redis::ephemeral();
+    let gateway = Gateway::spawn(&redis);
+    let api = gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    Setup {
+        _redis: redis,
+        _gateway: gateway,
+        api,
+        tenant,
+    }
+}
+
 impl Api {
+    /// Uploads component bytes as the tenant's plugin `name`; returns the
+    /// status and the parsed body.
+    pub async fn upload_plugin(&self, tenant: &Tenant, name: &str, bytes: &[u8]) -> (u16, Value) {
+        let response = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("/v1/plugins/{name}"),
+                &tenant.key,
+            )
+            .header("content-type", "application/wasm")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("the gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads the built component `file` (e.g. `schema_upgrade`) as plugin
+    /// `name`, asserting `201`.
+    pub async fn install_plugin(&self, tenant: &Tenant, name: &str, file: &str) {
+        let (status, body) = self.upload_plugin(tenant, name, &plugins::wasm(file)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+
     pub fn new(base: &str) -> Api {
         Api {
             base: base.to_string(),

@@ -4,37 +4,11 @@
 
 use std::time::Duration;
 
-use gateway_tests::{Api, Gateway, Receiver, Redis, Tenant, wait_until};
+use gateway_tests::{Api, Receiver, Setup, Tenant, setup, wait_until};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn wasm(name: &str) -> Vec<u8> {
-    let path = format!("{}/{name}.wasm", env!("PLUGINS_WASM_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Keeps the redis-server and the gateway alive as long as the test holds it.
-struct Setup {
-    _redis: Redis,
-    _gateway: Gateway,
-    api: Api,
-    tenant: Tenant,
-}
-
-async fn setup() -> Setup {
-    let redis = Redis::ephemeral();
-    let gateway = Gateway::spawn(&redis);
-    let api = gateway.api();
-    let tenant = api.create_tenant("acme").await;
-    Setup {
-        _redis: redis,
-        _gateway: gateway,
-        api,
-        tenant,
-    }
-}
 
 async fn put(api: &Api, tenant: &Tenant, path: &str, body: Value) -> (u16, Value) {
     api.call(Method::PUT, path, &tenant.key, Some(body)).await
@@ -42,17 +16,6 @@ async fn put(api: &Api, tenant: &Tenant, path: &str, body: Value) -> (u16, Value
 
 async fn post(api: &Api, tenant: &Tenant, path: &str, body: Value) -> (u16, Value) {
     api.call(Method::POST, path, &tenant.key, Some(body)).await
-}
-
-async fn install(api: &Api, tenant: &Tenant, name: &str, file: &str) {
-    let response = api
-        .request(Method::PUT, &format!("/v1/plugins/{name}"), &tenant.key)
-        .header("content-type", "application/wasm")
-        .body(wasm(file))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
 }
 
 /// Registers `order.created` and its version 1.
@@ -430,7 +393,7 @@ async fn breaking_versions_are_refused_unless_bridged_or_forced() {
     assert_eq!(body["forced"], true);
 
     // A breaking v3 with transforms both ways needs no force.
-    install(&api, &tenant, "mapper", "field_mapper").await;
+    api.install_plugin(&tenant, "mapper", "field_mapper").await;
     for (from, to) in [(2, 3), (3, 2)] {
         let (status, body) = put(
             &api,
@@ -470,8 +433,9 @@ async fn breaking_versions_are_refused_unless_bridged_or_forced() {
 /// Registers v1, v2 (v1→v2 by `schema-upgrade`) and v3 (v2⇄v3 by `field-mapper`).
 async fn register_three_versions(api: &Api, tenant: &Tenant, v1_to_v2: Value) {
     register_v1(api, tenant).await;
-    install(api, tenant, "upgrade", "schema_upgrade").await;
-    install(api, tenant, "mapper", "field_mapper").await;
+    api.install_plugin(tenant, "upgrade", "schema_upgrade")
+        .await;
+    api.install_plugin(tenant, "mapper", "field_mapper").await;
     let transforms = [
         v1_to_v2,
         json!({"from": 2, "to": 3, "plugin": "mapper", "config": {

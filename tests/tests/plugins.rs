@@ -5,33 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use gateway_tests::{Api, Gateway, OPERATOR_TOKEN, Receiver, Redis, Tenant, wait_until};
+use gateway_tests::plugins::wasm;
+use gateway_tests::{Api, OPERATOR_TOKEN, Receiver, Setup, Tenant, setup, wait_until};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn wasm(name: &str) -> Vec<u8> {
-    let path = format!("{}/{name}.wasm", env!("PLUGINS_WASM_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-async fn upload(api: &Api, tenant: &Tenant, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let response = api
-        .request(Method::PUT, &format!("/v1/plugins/{name}"), &tenant.key)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn install(api: &Api, tenant: &Tenant, name: &str, file: &str) {
-    let (status, body) = upload(api, tenant, name, wasm(file)).await;
-    assert_eq!(status, 201, "{body}");
-}
 
 async fn invoke(api: &Api, tenant: &Tenant, name: &str, body: Value) -> Value {
     let (status, out) = api
@@ -59,27 +38,6 @@ fn order_v1(amount: u64) -> Value {
     json!({"order_id": "ord_1", "customer_name": "Ada Lovelace", "customer_email": "ada@example.com", "amount_cents": amount})
 }
 
-/// Keeps the redis-server and the gateway alive as long as the test holds it.
-struct Setup {
-    _redis: Redis,
-    _gateway: Gateway,
-    api: Api,
-    tenant: Tenant,
-}
-
-async fn setup() -> Setup {
-    let redis = Redis::ephemeral();
-    let gateway = Gateway::spawn(&redis);
-    let api = gateway.api();
-    let tenant = api.create_tenant("acme").await;
-    Setup {
-        _redis: redis,
-        _gateway: gateway,
-        api,
-        tenant,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_upgrade_is_tried_attached_and_delivered() {
     let Setup {
@@ -88,7 +46,8 @@ async fn a_schema_upgrade_is_tried_attached_and_delivered() {
         api,
         tenant,
     } = setup().await;
-    install(&api, &tenant, "upgrade", "schema_upgrade").await;
+    api.install_plugin(&tenant, "upgrade", "schema_upgrade")
+        .await;
     let (_, listed) = api.get("/v1/plugins", &tenant.key).await;
     assert_eq!(listed["data"][0]["name"], "upgrade");
     assert_eq!(listed["data"][0]["versions"][0]["version"], 1);
@@ -140,9 +99,10 @@ async fn a_filter_drops_with_its_reason_and_a_chain_runs_in_order() {
         api,
         tenant,
     } = setup().await;
-    install(&api, &tenant, "upgrade", "schema_upgrade").await;
-    install(&api, &tenant, "filter", "json_filter").await;
-    install(&api, &tenant, "redact", "pii_redactor").await;
+    api.install_plugin(&tenant, "upgrade", "schema_upgrade")
+        .await;
+    api.install_plugin(&tenant, "filter", "json_filter").await;
+    api.install_plugin(&tenant, "redact", "pii_redactor").await;
     let receiver = Receiver::start().await;
     // The filter reads a v2 field: it only works after the upgrade ran.
     let chain = json!([
@@ -199,7 +159,7 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
         ("big", "oversized_output"),
         ("flood", "log_flood"),
     ] {
-        install(&api, &tenant, name, file).await;
+        api.install_plugin(&tenant, name, file).await;
     }
     let event = json!({"event": {"type": "a.b", "data": {"x": 1}}});
 
@@ -232,7 +192,7 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
 
     // Nothing survives between calls: a plugin counting its calls in a
     // static sees 1 every time.
-    install(&api, &tenant, "keeper", "state_keeper").await;
+    api.install_plugin(&tenant, "keeper", "state_keeper").await;
     for _ in 0..3 {
         let out = invoke(&api, &tenant, "keeper", event.clone()).await;
         let metadata = &out["verdict"]["event"]["metadata"];
@@ -301,8 +261,9 @@ async fn skip_delivers_unchanged_drop_records_and_redelivery_reruns_the_chain() 
         api,
         tenant,
     } = setup().await;
-    install(&api, &tenant, "trap", "trap").await;
-    install(&api, &tenant, "upgrade", "schema_upgrade").await;
+    api.install_plugin(&tenant, "trap", "trap").await;
+    api.install_plugin(&tenant, "upgrade", "schema_upgrade")
+        .await;
     let (skip, drop, dead) = (
         Receiver::start().await,
         Receiver::start().await,
@@ -404,16 +365,16 @@ async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
             .unwrap_or_default()
             .to_string()
     };
-    let (status, body) = upload(&api, &tenant, "p", b"hello, not wasm".to_vec()).await;
+    let (status, body) = api.upload_plugin(&tenant, "p", b"hello, not wasm").await;
     assert_eq!(status, 422, "{body}");
     assert!(reason(&body).contains("not a WebAssembly"), "{body}");
-    let (status, body) = upload(&api, &tenant, "p", b"\0asm\x01\0\0\0".to_vec()).await;
+    let (status, body) = api.upload_plugin(&tenant, "p", b"\0asm\x01\0\0\0").await;
     assert_eq!(status, 422);
     assert!(reason(&body).contains("core wasm module"), "{body}");
-    let (status, body) = upload(&api, &tenant, "p", wasm("wrong_world")).await;
+    let (status, body) = api.upload_plugin(&tenant, "p", &wasm("wrong_world")).await;
     assert_eq!(status, 422);
     assert!(reason(&body).contains("gateway:plugin"), "{body}");
-    let (status, _) = upload(&api, &tenant, "Bad Name", wasm("trap")).await;
+    let (status, _) = api.upload_plugin(&tenant, "Bad Name", &wasm("trap")).await;
     assert_eq!(status, 422);
     let (_, listed) = api.get("/v1/plugins", &tenant.key).await;
     assert_eq!(
@@ -422,14 +383,19 @@ async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
         "nothing was stored"
     );
 
-    install(&api, &tenant, "upgrade", "schema_upgrade").await;
-    let (status, again) = upload(&api, &tenant, "upgrade", wasm("schema_upgrade")).await;
+    api.install_plugin(&tenant, "upgrade", "schema_upgrade")
+        .await;
+    let (status, again) = api
+        .upload_plugin(&tenant, "upgrade", &wasm("schema_upgrade"))
+        .await;
     assert_eq!(
         (status, again["version"].clone()),
         (200, json!(1)),
         "the same bytes are the same version"
     );
-    let (status, next) = upload(&api, &tenant, "upgrade", wasm("json_filter")).await;
+    let (status, next) = api
+        .upload_plugin(&tenant, "upgrade", &wasm("json_filter"))
+        .await;
     assert_eq!((status, next["version"].clone()), (201, json!(2)));
 
     let other = api.create_tenant("other").await;
@@ -462,6 +428,6 @@ async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
     assert_eq!(body["errors"][0]["pointer"], "/plugins/0/name");
 
     // Last: the server closes a connection whose oversized body it did not read.
-    let (status, body) = upload(&api, &tenant, "p", vec![0u8; 9 << 20]).await;
+    let (status, body) = api.upload_plugin(&tenant, "p", &vec![0u8; 9 << 20]).await;
     assert_eq!(status, 413, "{body}");
 }

@@ -239,17 +239,18 @@ async fn check_references(
         }
     }
     for (i, link) in endpoint.plugins.iter().enumerate() {
-        match state.store.plugin(tenant, &link.name).await? {
-            None => errors.push(FieldError::new(
-                format!("/plugins/{i}/name"),
-                "no such plugin",
-            )),
-            Some(p) if p.version(link.version).is_none() => errors.push(FieldError::new(
-                format!("/plugins/{i}/version"),
-                "no such version of this plugin",
-            )),
-            Some(_) => {}
-        }
+        let (at_name, at_version) = (
+            format!("/plugins/{i}/name"),
+            format!("/plugins/{i}/version"),
+        );
+        super::plugins::check_reference(
+            state,
+            tenant,
+            (&link.name, &at_name),
+            (link.version, &at_version),
+            errors,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -549,14 +549,14 @@ pub async fn put_transform(
     if input.from == input.to {
         errors.push(FieldError::new("/to", "must differ from `from`"));
     }
-    match state.store.plugin(&tenant, &input.plugin).await? {
-        None => errors.push(FieldError::new("/plugin", "no such plugin")),
-        Some(p) if p.version(input.plugin_version).is_none() => errors.push(FieldError::new(
-            "/plugin_version",
-            "no such version of this plugin",
-        )),
-        Some(_) => {}
-    }
+    super::plugins::check_reference(
+        &state,
+        &tenant,
+        (&input.plugin, "/plugin"),
+        (input.plugin_version, "/plugin_version"),
+        &mut errors,
+    )
+    .await?;
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }

@@ -34,6 +34,26 @@ fn check_name(name: &str) -> ApiResult<()> {
     }
 }
 
+/// Checks a reference to the tenant's plugin `name` (at `version`, or its
+/// newest): problems go to `errors` at `at_name` or `at_version`.
+pub async fn check_reference(
+    state: &AppState,
+    tenant: &str,
+    (name, at_name): (&str, &str),
+    (version, at_version): (Option<u32>, &str),
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
+    match state.store.plugin(tenant, name).await? {
+        None => errors.push(FieldError::new(at_name, "no such plugin")),
+        Some(p) if p.version(version).is_none() => errors.push(FieldError::new(
+            at_version,
+            "no such version of this plugin",
+        )),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
 async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
     check_name(name).map_err(|_| ApiError::NotFound("plugin"))?;
     state

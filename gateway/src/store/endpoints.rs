@@ -166,6 +166,11 @@ impl Endpoint {
                 .any(|s| s.event_type() == event_type)
     }
 
+    /// Whether a new event of `event_type` goes here: enabled and subscribed.
+    pub fn takes(&self, event_type: &str) -> bool {
+        !self.disabled && self.subscribes_to(event_type)
+    }
+
     /// The schema version this endpoint wants events of `event_type` at.
     pub fn wanted_version(&self, event_type: &str) -> Option<u32> {
         self.event_types
