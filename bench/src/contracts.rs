@@ -23,56 +23,13 @@ use serde_json::{Value, json};
 
 use crate::Bench;
 use crate::harness::RunningGateway;
-use crate::load::{CONTRACT_EVENT_TYPE, Payload, Target};
-use crate::report::Row;
-use crate::stats::thousands;
+use crate::load::{CONTRACT_EVENT_TYPE, Payload};
+use crate::paired::Phase;
 
 /// Target: the share of ingest throughput left when every event is validated.
 const TARGET_VALIDATED_RATIO: f64 = 0.85;
-/// Runs of each phase (12, 13, then 13, 12); the best of each is reported.
-const ROUNDS: usize = 2;
 /// Where the gateway must refuse an event broken by [`break_schema`].
 const BROKEN_AT: [&str; 2] = ["/data/customer_email", "/data/lines/0/qty"];
-
-/// One of the two phases and the runs it had.
-struct Phase {
-    number: u8,
-    what: &'static str,
-    target: Target,
-    runs: Vec<(f64, Row)>,
-}
-
-impl Phase {
-    fn new(number: u8, what: &'static str, target: Target) -> Phase {
-        Phase {
-            number,
-            what,
-            target,
-            runs: Vec::new(),
-        }
-    }
-
-    fn label(&self) -> String {
-        format!("{} {}", self.number, self.what)
-    }
-
-    /// The best run's rate and row, its note listing every run's rate.
-    fn best(self) -> (f64, Row) {
-        let rates: Vec<String> = self.runs.iter().map(|(r, _)| thousands(*r)).collect();
-        let (rate, mut row) = self
-            .runs
-            .into_iter()
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .expect("every phase runs at least once");
-        row.note = format!(
-            "{}; best of {} runs ({} ev/s)",
-            row.note,
-            rates.len(),
-            rates.join(" and ")
-        );
-        (rate, row)
-    }
-}
 
 impl Bench {
     /// Phases 12 and 13 against `gateway`, their ratio and its target.
@@ -84,41 +41,21 @@ impl Bench {
         self.check_events(gateway, &payload, &unregistered, &registered)
             .await?;
         let url = gateway.events_url();
-        let mut phases = [
+        let phases = [
             Phase::new(
                 12,
                 "ingest, type not registered",
+                "ev/s",
                 self.target(&url, Some(unregistered))?,
             ),
             Phase::new(
                 13,
                 "ingest, 20-field schema validated",
+                "ev/s",
                 self.target(&url, Some(registered))?,
             ),
         ];
-        for round in 1..=ROUNDS {
-            // 12, 13 then 13, 12: a drift that grows with time (Redis holding
-            // more events, a warmer cache) weighs on both phases alike.
-            let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
-            for i in order {
-                let phase = &mut phases[i];
-                eprintln!(
-                    "[{}/13] {} (run {round} of {ROUNDS})",
-                    phase.number, phase.what
-                );
-                let label = phase.label();
-                let run = self
-                    .closed_row(&label, "ev/s", &phase.target, &payload)
-                    .await?;
-                self.wait_idle(gateway, &phase.number.to_string()).await?;
-                phase.runs.push(run);
-            }
-        }
-        let [unchecked, checked] = phases;
-        let (unchecked_rate, row) = unchecked.best();
-        self.report.row(row);
-        let (checked_rate, row) = checked.best();
-        self.report.row(row);
+        let [unchecked_rate, checked_rate] = self.paired(phases, &payload, gateway).await?;
         let r = &mut self.report;
         let ratio = r.ratio(
             "schema-validated / unvalidated ingest",

@@ -15,8 +15,8 @@
 //!     of a type registered with a 20-field schema that every event is
 //!     validated against (and the ratio of 13 to 12);
 //!
-//! (`--plugins-only` runs 6 to 9, `--fanout-only` 10 and 11,
-//! `--contracts-only` 12 and 13), then prints a table with PASS/MISS per
+//! (`--ingest-only` runs 1 to 3, `--plugins-only` 6 to 9, `--fanout-only`
+//! 10 and 11, `--contracts-only` 12 and 13), then prints a table with PASS/MISS per
 //! target. Every phase is bounded in time and count; the exit code is 0
 //! only when every target was met.
 
@@ -26,6 +26,7 @@ mod e2e;
 mod fanout;
 mod harness;
 mod load;
+mod paired;
 mod plugins;
 mod receiver;
 mod redis_server;
@@ -42,6 +43,7 @@ use redis::aio::MultiplexedConnection;
 
 use harness::RunningGateway;
 use load::{LoadReport, Payload, Target};
+use paired::Phase;
 use receiver::Receiver;
 use redis_server::{Persistence, RedisServer};
 use report::{Report, Row};
@@ -66,7 +68,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Parser)]
 #[command(
     about = "Benchmarks the gateway against raw Redis and a bare axum handler",
-    group(ArgGroup::new("only").args(["plugins_only", "fanout_only", "contracts_only"]))
+    group(ArgGroup::new("only").args(["ingest_only", "plugins_only", "fanout_only", "contracts_only"]))
 )]
 struct Args {
     /// Run Redis with an append-only file fsynced on every write
@@ -79,6 +81,9 @@ struct Args {
     /// Measured seconds per phase, after the warm-up (1 to 20).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
     seconds: u64,
+    /// Run only the ingest phases and their baselines (1 to 3).
+    #[arg(long)]
+    ingest_only: bool,
     /// Run only the plugin phases (6 to 9).
     #[arg(long)]
     plugins_only: bool,
@@ -135,8 +140,9 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     };
     let concurrency = usize::from(args.concurrency);
     let run_started = Instant::now();
-    let all = !(args.plugins_only || args.fanout_only || args.contracts_only);
-    let (plugin_phases, fanout_phases, contract_phases) = (
+    let all = !(args.ingest_only || args.plugins_only || args.fanout_only || args.contracts_only);
+    let (ingest_phases, plugin_phases, fanout_phases, contract_phases) = (
+        all || args.ingest_only,
         all || args.plugins_only,
         all || args.fanout_only,
         all || args.contracts_only,
@@ -188,17 +194,22 @@ async fn run(args: Args) -> anyhow::Result<Report> {
          by redis-server, and by everything else on the machine",
     );
 
-    let ceilings = if all {
-        Some(bench.baselines(&redis.url()).await?)
-    } else {
-        None
+    let raw_rate = match ingest_phases {
+        true => {
+            eprintln!("[1/13] raw pipelined XADD");
+            Some(bench.raw().await?)
+        }
+        false => None,
     };
     let gateway = RunningGateway::start(&redis.url(), bench.http.clone()).await?;
     let receiver = Receiver::start(bench.clock).await?;
-    if let Some((raw_rate, bare_rate)) = ceilings {
-        bench
-            .gateway_phases(&gateway, &receiver, raw_rate, bare_rate)
-            .await?;
+    if let Some(raw_rate) = raw_rate {
+        let ingest_rate = bench.ingest(&gateway, &redis.url(), raw_rate).await?;
+        if all {
+            bench
+                .end_to_end_phases(&gateway, &receiver, ingest_rate)
+                .await?;
+        }
     }
     if let Some(component) = component {
         eprintln!(
@@ -226,35 +237,34 @@ async fn run(args: Args) -> anyhow::Result<Report> {
 }
 
 impl Bench {
-    /// Phases 1 and 2; returns their rates (raw `XADD` events/s, bare
-    /// handler requests/s).
-    async fn baselines(&mut self, redis_url: &str) -> anyhow::Result<(f64, f64)> {
-        eprintln!("[1/13] raw pipelined XADD");
-        let raw_rate = self.raw().await?;
-        eprintln!("[2/13] bare axum handler, one XADD per request");
-        let bare = baseline::BareHandler::start(redis_url).await?;
-        let target = self.target(&bare.url, None)?;
-        let bare_rate = self
-            .closed("2 bare axum handler + 1 XADD", "req/s", &target)
-            .await?;
-        bare.stop().await?;
-        Ok((raw_rate, bare_rate))
-    }
-
-    /// Phases 3 to 5, judged against the ceilings of phases 1 and 2.
-    async fn gateway_phases(
+    /// Phases 2 and 3, paired (2, 3, 3, 2), and their ratios to each other
+    /// and to phase 1's `raw_rate`, judged against the target; answers
+    /// phase 3's rate.
+    async fn ingest(
         &mut self,
         gateway: &RunningGateway,
-        receiver: &Receiver,
+        redis_url: &str,
         raw_rate: f64,
-        bare_rate: f64,
-    ) -> anyhow::Result<()> {
-        eprintln!("[3/13] gateway ingest");
+    ) -> anyhow::Result<f64> {
+        let bare = baseline::BareHandler::start(redis_url).await?;
         let key = gateway.create_tenant("bench-ingest").await?;
-        let target = self.target(&gateway.events_url(), Some(key))?;
-        let ingest_rate = self
-            .closed("3 gateway POST /v1/events", "ev/s", &target)
-            .await?;
+        let phases = [
+            Phase::new(
+                2,
+                "bare axum handler + 1 XADD",
+                "req/s",
+                self.target(&bare.url, None)?,
+            ),
+            Phase::new(
+                3,
+                "gateway POST /v1/events",
+                "ev/s",
+                self.target(&gateway.events_url(), Some(key))?,
+            ),
+        ];
+        let payload = self.payload.clone();
+        let [bare_rate, ingest_rate] = self.paired(phases, &payload, gateway).await?;
+        bare.stop().await?;
         let r = &mut self.report;
         r.ratio("bare handler / raw XADD", bare_rate, raw_rate);
         r.ratio("gateway ingest / raw XADD", ingest_rate, raw_rate);
@@ -264,8 +274,16 @@ impl Bench {
             format!("{ratio:.2}x"),
             ratio >= TARGET_INGEST_RATIO,
         );
-        self.wait_idle(gateway, "3").await?;
+        Ok(ingest_rate)
+    }
 
+    /// Phases 4 and 5; `ingest_rate` is phase 3's.
+    async fn end_to_end_phases(
+        &mut self,
+        gateway: &RunningGateway,
+        receiver: &Receiver,
+        ingest_rate: f64,
+    ) -> anyhow::Result<()> {
         let key = gateway.create_tenant("bench-e2e").await?;
         gateway.create_endpoint(&key, &receiver.url, &[]).await?;
         let target = self.target(&gateway.events_url(), Some(key))?;
@@ -314,14 +332,6 @@ impl Bench {
             events: raw.events,
             note: format!("{} events", thousands(raw.events as f64)),
         });
-        Ok(rate)
-    }
-
-    /// A closed-loop phase (2 or 3) against `target`; returns its rate.
-    async fn closed(&mut self, label: &str, unit: &str, target: &Target) -> anyhow::Result<f64> {
-        let payload = self.payload.clone();
-        let (rate, row) = self.closed_row(label, unit, target, &payload).await?;
-        self.report.row(row);
         Ok(rate)
     }
 
