@@ -14,28 +14,34 @@ async fn put(api: &Api, tenant: &Tenant, path: &str, body: Value) -> (u16, Value
     api.call(Method::PUT, path, &tenant.key, Some(body)).await
 }
 
+/// PUTs `body` and asserts the answer's status.
+async fn put_answering(status: u16, api: &Api, tenant: &Tenant, path: &str, body: Value) {
+    let (got, answer) = put(api, tenant, path, body).await;
+    assert_eq!(got, status, "{answer}");
+}
+
 async fn post(api: &Api, tenant: &Tenant, path: &str, body: Value) -> (u16, Value) {
     api.call(Method::POST, path, &tenant.key, Some(body)).await
 }
 
 /// Registers `order.created` and its version 1.
 async fn register_v1(api: &Api, tenant: &Tenant) {
-    let (status, body) = put(
+    put_answering(
+        201,
         api,
         tenant,
         "/v1/event-types/order.created",
         json!({"description": "an order was placed"}),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = put(
+    put_answering(
+        201,
         api,
         tenant,
         "/v1/event-types/order.created/versions/1",
         json!({"schema": order_v1_schema()}),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
 }
 
 fn order_v1_schema() -> Value {
@@ -446,31 +452,31 @@ async fn register_three_versions(api: &Api, tenant: &Tenant, v1_to_v2: Value) {
             "remove": ["/total"]}}),
     ];
     for transform in transforms {
-        let (status, body) = put(
+        put_answering(
+            200,
             api,
             tenant,
             "/v1/event-types/order.created/transforms",
             transform,
         )
         .await;
-        assert_eq!(status, 200, "{body}");
     }
-    let (status, body) = put(
+    put_answering(
+        201,
         api,
         tenant,
         "/v1/event-types/order.created/versions/2",
         json!({"schema": order_v2_schema(), "force": true}),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = put(
+    put_answering(
+        201,
         api,
         tenant,
         "/v1/event-types/order.created/versions/3",
         json!({"schema": order_v3_schema()}),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
