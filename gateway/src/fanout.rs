@@ -94,7 +94,7 @@ impl Inner {
     async fn fan_out(
         &self,
         p: u16,
-        entry_id: &str,
+        raw: &Entry,
         entry: &IngestEntry,
         endpoints: &[Endpoint],
     ) -> anyhow::Result<()> {
@@ -105,13 +105,16 @@ impl Inner {
         let needs_body = targets
             .iter()
             .any(|ep| Chain::needs_event(ep, &entry.event_type, entry.version));
-        let body = match needs_body {
-            true => {
+        // The entry carries the body; entries written before it did have it
+        // in the event's hash only.
+        let body = match (needs_body, &raw.body) {
+            (false, _) => None,
+            (true, Some(body)) => Some(body.clone()),
+            (true, None) => {
                 self.store
                     .event_body(p, &entry.tenant, &entry.event)
                     .await?
             }
-            false => None,
         };
         let mut decisions = Vec::with_capacity(targets.len());
         for endpoint in targets {
@@ -131,7 +134,7 @@ impl Inner {
         }
         let added = self
             .queue
-            .fan_out(p, entry_id, entry, &decisions)
+            .fan_out(p, &raw.id, entry, &decisions)
             .await
             .with_context(|| format!("fanning out event {}", entry.event))?;
         self.metrics.tasks_fanned_out.add(added as u64);
@@ -186,7 +189,7 @@ impl Stage for Fanout {
         let mut by_tenant: HashMap<String, Arc<Vec<Endpoint>>> = HashMap::new();
         let mut unsubscribed = Vec::new();
         for entry in entries {
-            let parsed: IngestEntry = match serde_json::from_str(&entry.json) {
+            let parsed = match IngestEntry::read(p, &entry) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(partition = p, entry = %entry.id, error = %e, "unreadable ingest entry; skipping it");
@@ -195,6 +198,7 @@ impl Stage for Fanout {
                         event: String::new(),
                         event_type: String::new(),
                         version: None,
+                        timestamp: String::new(),
                     };
                     self.inner
                         .queue
@@ -224,7 +228,7 @@ impl Stage for Fanout {
             let inner = self.inner.clone();
             self.tracker.spawn(async move {
                 let _permit = permit;
-                if let Err(e) = inner.fan_out(p, &entry.id, &parsed, &endpoints).await {
+                if let Err(e) = inner.fan_out(p, &entry, &parsed, &endpoints).await {
                     tracing::warn!(partition = p, entry = %entry.id, error = format!("{e:#}"),
                         "could not fan out an event; it stays pending and will be taken over");
                 }

@@ -5,10 +5,10 @@
 //!
 //! | key | type | what |
 //! | --- | --- | --- |
-//! | `gw:{pN}:ingest` | stream | accepted events of partition N; group `fanout`; trimmed by MINID after the retention window |
+//! | `gw:{pN}:ingest` | stream | accepted events of partition N (`j`: tenant, id, type; `b`: the delivery body); group `fanout`; trimmed by MINID after the retention window |
 //! | `gw:{pN}:delivery` | stream | one task per (event, endpoint) attempt; group `delivery` |
 //! | `gw:{pN}:retry` | sorted set | tasks waiting for their next attempt, scored by due time (ms) |
-//! | `gw:{pN}:evt:<tenant>:<event>` | hash | the stored event (`body`, `type`, ...) and `s:<endpoint>` status fields |
+//! | `gw:{pN}:evt:<tenant>:<event>` | hash | the stored event (`body`, `type`, ...) and `s:<endpoint>` status fields; written at ingest for an event with a dedup key, else by fan-out when an endpoint subscribes to it |
 //! | `gw:{pN}:idem:<tenant>:<sha256(key)>` | string | event id answered for an idempotency key |
 //! | `gw:{pN}:backlog:<tenant>` | string | the tenant's unfinished delivery tasks in partition N (delivery stream + retry set): `fanout.lua` and `Queue::enqueue` add, `complete.lua` subtracts; absent = 0 |
 //! | `gw:{t.<tenant>}:tenant` | string | the tenant record (JSON) |
@@ -35,7 +35,10 @@
 //! | `gw:apikey:<sha256(key)>` | string | the tenant id owning an API key |
 //!
 //! The partition of an event is chosen from its tenant and its idempotency
-//! key (or its id), and its delivery tasks stay in that partition.
+//! key (or its id), or in turn when it has neither, and its delivery tasks
+//! stay in that partition.
+
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -72,6 +75,13 @@ impl Partitions {
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
         (hash % u64::from(self.count)) as u16
+    }
+
+    /// A partition for an event with no dedup key to place it by: each in
+    /// turn, per process.
+    pub fn spread(&self) -> u16 {
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % self.count
     }
 }
 

@@ -59,7 +59,7 @@ impl Tally {
 /// Posts event `n` with data `{"n": n}`; `Ok` only for a `202` with its id.
 /// Even events carry the producer's id `e-n` (stored with an idempotency
 /// record, by `ingest.lua`); odd ones carry none and get the gateway's (stored
-/// without one, by a MULTI/EXEC): both ways of storing face every fault.
+/// without one, by one XADD): both ways of storing face every fault.
 async fn post_numbered(api: &Api, tenant: &Tenant, n: u64) -> Result<(), String> {
     let own_id = n.is_multiple_of(2);
     let event = match own_id {

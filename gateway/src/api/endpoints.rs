@@ -676,7 +676,7 @@ pub async fn replay(
             let Some(last) = entries.last() else { break };
             from = format!("({}", last.id);
             for entry in &entries {
-                let Ok(parsed) = serde_json::from_str::<IngestEntry>(&entry.json) else {
+                let Ok(parsed) = IngestEntry::read(p, entry) else {
                     continue;
                 };
                 if parsed.tenant != tenant || !endpoint.subscribes_to(&parsed.event_type) {
@@ -686,7 +686,7 @@ pub async fn replay(
                     truncated = true;
                     break 'partitions;
                 }
-                if state.queue.event_exists(p, &tenant, &parsed.event).await? {
+                if state.queue.keep_event(p, &entry.id, &parsed).await? {
                     state
                         .queue
                         .enqueue(p, &Task::new(&tenant, &parsed.event, &endpoint.id))

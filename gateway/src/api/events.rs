@@ -95,7 +95,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
 
 /// A valid event, ready to store.
 struct Prepared {
-    id: String,
+    /// None when the queue names the event (see `Queue::ingest`).
+    id: Option<String>,
     event_type: String,
     version: Option<u32>,
     /// Set when the type or version is deprecated (RFC 3339).
@@ -111,7 +112,7 @@ impl Prepared {
         NewEvent {
             partition: self.partition,
             tenant,
-            id: &self.id,
+            id: self.id.as_deref(),
             event_type: &self.event_type,
             version: self.version,
             body: &self.body,
@@ -176,19 +177,21 @@ fn prepare(
     if errors.len() > found {
         return None;
     }
-    // An event with neither a key nor its own id gets a fresh id: there is
-    // nothing to deduplicate it against, so no idempotency record is kept.
+    // An event with neither a key nor its own id has nothing to be
+    // deduplicated against: no idempotency record is kept, and the queue
+    // names it when it stores it.
     let (id, dedup_key) = match (idempotency_key, event.id) {
         (Some(key), id) => (
-            id.unwrap_or_else(|| new_id("evt")),
+            Some(id.unwrap_or_else(|| new_id("evt"))),
             Some(format!("key:{key}")),
         ),
-        (None, Some(id)) => (id.clone(), Some(format!("id:{id}"))),
-        (None, None) => (new_id("evt"), None),
+        (None, Some(id)) => (Some(id.clone()), Some(format!("id:{id}"))),
+        (None, None) => (None, None),
     };
-    let partition = match idempotency_key {
-        Some(key) => partitions.of(tenant, key),
-        None => partitions.of(tenant, &id),
+    let partition = match (idempotency_key, &id) {
+        (Some(key), _) => partitions.of(tenant, key),
+        (None, Some(id)) => partitions.of(tenant, id),
+        (None, None) => partitions.spread(),
     };
     let body = delivery_body(
         &event.event_type,

@@ -16,18 +16,61 @@ use crate::keys::{self, DELIVERY_GROUP, FANOUT_GROUP, Partitions};
 pub(crate) use reader::parse_entries;
 pub use reader::{Entry, GroupReader, create_group};
 
-/// What the fan-out stage reads for one accepted event.
+/// What the fan-out stage reads for one accepted event (the entry's `j`
+/// field; its `b` field holds the delivery body).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IngestEntry {
     #[serde(rename = "t")]
     pub tenant: String,
-    #[serde(rename = "e")]
+    /// Absent from the entry of an event the gateway named: its id is made
+    /// from the entry's ([`entry_event_id`]), filled in by [`IngestEntry::read`].
+    #[serde(rename = "e", default, skip_serializing_if = "String::is_empty")]
     pub event: String,
     #[serde(rename = "y")]
     pub event_type: String,
     /// The event's schema version, when its type is versioned.
     #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
+    /// The event's time (RFC 3339).
+    #[serde(rename = "s", default)]
+    pub timestamp: String,
+}
+
+impl IngestEntry {
+    /// Reads an entry of partition `p`'s ingest stream.
+    pub fn read(p: u16, entry: &Entry) -> serde_json::Result<IngestEntry> {
+        let mut parsed: IngestEntry = serde_json::from_str(&entry.json)?;
+        if parsed.event.is_empty() {
+            parsed.event = entry_event_id(p, &entry.id);
+        }
+        Ok(parsed)
+    }
+}
+
+/// The id of an event the gateway named: its partition and the id of its
+/// ingest stream entry, `evt_p<partition>-<ms>-<seq>`. Such an event is
+/// stored as that entry alone (one `XADD`); its hash is made by fan-out
+/// when an endpoint subscribes to it.
+pub fn entry_event_id(p: u16, entry_id: &str) -> String {
+    format!("evt_p{p}-{entry_id}")
+}
+
+/// The partition and ingest entry id of an id made by [`entry_event_id`].
+pub fn entry_of_event(id: &str) -> Option<(u16, &str)> {
+    let (p, entry_id) = id.strip_prefix("evt_p")?.split_once('-')?;
+    let (ms, seq) = entry_id.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(ms) && digits(seq)).then_some(())?;
+    Some((p.parse().ok()?, entry_id))
+}
+
+/// The time an entry was added (ms since the epoch), from its id.
+fn entry_ms(entry_id: &str) -> u64 {
+    entry_id
+        .split('-')
+        .next()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_default()
 }
 
 /// One delivery of one event to one endpoint, as queued.
@@ -112,13 +155,15 @@ pub enum Stored {
     Duplicate(String),
 }
 
-/// The ingest stream entry of an event.
-fn ingest_entry(event: &NewEvent<'_>) -> String {
+/// The `j` field of an event's ingest stream entry; `id` is empty for an
+/// event named from its entry.
+fn ingest_entry(event: &NewEvent<'_>, id: &str) -> String {
     serde_json::to_string(&IngestEntry {
         tenant: event.tenant.to_string(),
-        event: event.id.to_string(),
+        event: id.to_string(),
         event_type: event.event_type.to_string(),
         version: event.version,
+        timestamp: event.timestamp.to_string(),
     })
     .expect("an ingest entry always serialises")
 }
@@ -138,7 +183,9 @@ impl Stored {
 pub struct NewEvent<'a> {
     pub partition: u16,
     pub tenant: &'a str,
-    pub id: &'a str,
+    /// None when the gateway names the event from its stream entry (only
+    /// for an event without a dedup key; see [`Queue::ingest`]).
+    pub id: Option<&'a str>,
     pub event_type: &'a str,
     pub version: Option<u32>,
     pub body: &'a str,
@@ -160,6 +207,7 @@ pub struct Queue {
 struct Scripts {
     ingest: Script,
     fanout: Script,
+    keep: Script,
     complete: Script,
     retry: Script,
     move_due: Script,
@@ -170,7 +218,14 @@ fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
         ingest: Script::new(include_str!("scripts/ingest.lua")),
-        fanout: Script::new(include_str!("scripts/fanout.lua")),
+        fanout: Script::new(concat!(
+            include_str!("scripts/keep_event.lua"),
+            include_str!("scripts/fanout.lua")
+        )),
+        keep: Script::new(concat!(
+            include_str!("scripts/keep_event.lua"),
+            include_str!("scripts/keep.lua")
+        )),
         complete: Script::new(include_str!("scripts/complete.lua")),
         retry: Script::new(include_str!("scripts/retry.lua")),
         move_due: Script::new(include_str!("scripts/move_due.lua")),
@@ -213,46 +268,32 @@ impl Queue {
         now_ms().saturating_sub(self.retention_ms).to_string()
     }
 
-    /// Stores an event and its idempotency record in one step. An event
-    /// without a dedup key has no record to check or write: it is stored by
-    /// one MULTI/EXEC of the same writes `ingest.lua` makes, which costs
-    /// Redis about half of the script's CPU.
+    /// Stores an event and its idempotency record in one step.
+    ///
+    /// An event with neither a dedup key nor an id of its own has no record
+    /// to check or write and nothing to be found by but the id it is given:
+    /// it is stored by one `XADD` (its body in the entry) and named from the
+    /// entry ([`entry_event_id`]). The others go through `ingest.lua`, which
+    /// also writes the event's hash, found by the producer's id.
     pub async fn ingest(&self, event: NewEvent<'_>) -> redis::RedisResult<Stored> {
-        if event.dedup_key.is_none() {
+        let Some(id) = event.id else {
             let p = event.partition;
-            redis::pipe()
-                .atomic()
-                .cmd("XADD")
+            let entry_id: String = redis::cmd("XADD")
                 .arg(keys::ingest_stream(p))
                 .arg("MINID")
                 .arg("~")
                 .arg(self.min_id())
                 .arg("*")
                 .arg("j")
-                .arg(ingest_entry(&event))
-                .ignore()
-                .hset_multiple(
-                    keys::event(p, event.tenant, event.id),
-                    &[
-                        ("tenant", event.tenant),
-                        ("id", event.id),
-                        ("type", event.event_type),
-                        ("body", event.body),
-                        ("timestamp", event.timestamp),
-                    ],
-                )
-                .ignore()
-                .pexpire(
-                    keys::event(p, event.tenant, event.id),
-                    self.retention_ms as i64,
-                )
-                .ignore()
-                .query_async::<()>(&mut self.conn.clone())
+                .arg(ingest_entry(&event, ""))
+                .arg("b")
+                .arg(event.body)
+                .query_async(&mut self.conn.clone())
                 .await?;
-            return Ok(Stored::New(event.id.to_string()));
-        }
+            return Ok(Stored::New(entry_event_id(p, &entry_id)));
+        };
         let reply = self
-            .ingest_call(&event)
+            .ingest_call(&event, id)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(Stored::from_reply(reply))
@@ -262,7 +303,15 @@ impl Queue {
     /// script as [`Queue::ingest`] (so each is atomic with its idempotency
     /// record); answers in the order given.
     pub async fn ingest_many(&self, events: &[NewEvent<'_>]) -> redis::RedisResult<Vec<Stored>> {
-        let calls: Vec<_> = events.iter().map(|e| self.ingest_call(e)).collect();
+        // The script needs each event's hash key up front: an event
+        // without an id is named here rather than from its entry.
+        let calls: Vec<_> = events
+            .iter()
+            .map(|e| match e.id {
+                Some(id) => self.ingest_call(e, id),
+                None => self.ingest_call(e, &crate::store::new_id("evt")),
+            })
+            .collect();
         let mut pipe = redis::pipe();
         pipe.load_script(&self.scripts.ingest).ignore();
         for call in &calls {
@@ -272,19 +321,19 @@ impl Queue {
         Ok(replies.into_iter().map(Stored::from_reply).collect())
     }
 
-    fn ingest_call(&self, event: &NewEvent<'_>) -> redis::ScriptInvocation<'static> {
+    fn ingest_call(&self, event: &NewEvent<'_>, id: &str) -> redis::ScriptInvocation<'static> {
         let p = event.partition;
-        let entry = ingest_entry(event);
+        let entry = ingest_entry(event, id);
         let mut call = self.scripts.ingest.prepare_invoke();
         call.key(keys::ingest_stream(p))
-            .key(keys::event(p, event.tenant, event.id))
+            .key(keys::event(p, event.tenant, id))
             .key(keys::idempotency(
                 p,
                 event.tenant,
                 event.dedup_key.unwrap_or(""),
             ))
             .arg(event.tenant)
-            .arg(event.id)
+            .arg(id)
             .arg(event.event_type)
             .arg(event.body)
             .arg(event.timestamp)
@@ -324,7 +373,12 @@ impl Queue {
             .key(keys::event(p, &entry.tenant, &entry.event))
             .key(keys::backlog(p, &entry.tenant))
             .arg(FANOUT_GROUP)
-            .arg(entry_id);
+            .arg(entry_id)
+            .arg(&entry.tenant)
+            .arg(&entry.event)
+            .arg(&entry.event_type)
+            .arg(&entry.timestamp)
+            .arg(entry_ms(entry_id) + self.retention_ms);
         for decision in decisions {
             let (endpoint, status, task) = match decision {
                 Decision::Deliver { task, note } => {
@@ -622,6 +676,28 @@ impl Queue {
         Ok(parse_entries(value))
     }
 
+    /// Makes sure the event of ingest entry `entry_id` has its hash (an
+    /// event the gateway named gets one from its entry); false when the
+    /// event is past its retention.
+    pub async fn keep_event(
+        &self,
+        p: u16,
+        entry_id: &str,
+        entry: &IngestEntry,
+    ) -> redis::RedisResult<bool> {
+        let mut call = self.scripts.keep.prepare_invoke();
+        call.key(keys::ingest_stream(p))
+            .key(keys::event(p, &entry.tenant, &entry.event))
+            .arg(entry_id)
+            .arg(&entry.tenant)
+            .arg(&entry.event)
+            .arg(&entry.event_type)
+            .arg(&entry.timestamp)
+            .arg(entry_ms(entry_id) + self.retention_ms);
+        let kept: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok(kept == 1)
+    }
+
     pub async fn event_exists(
         &self,
         p: u16,
@@ -640,5 +716,50 @@ impl Queue {
         redis::cmd("PING")
             .query_async::<()>(&mut self.conn.clone())
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_made_from_an_entry_gives_back_its_partition_and_entry() {
+        let id = entry_event_id(3, "1764547200123-7");
+        assert_eq!(id, "evt_p3-1764547200123-7");
+        assert_eq!(entry_of_event(&id), Some((3, "1764547200123-7")));
+        assert_eq!(entry_ms("1764547200123-7"), 1_764_547_200_123);
+    }
+
+    #[test]
+    fn other_ids_are_not_taken_for_entries() {
+        for id in [
+            "evt_01jd8x2k3m4n5p6q7r8s9t0v1w",
+            "evt_p3",
+            "evt_p3-17",
+            "evt_p3-17-",
+            "evt_p3--7",
+            "evt_px-17-7",
+            "evt_p3-17-7-1",
+            "e-42",
+        ] {
+            assert_eq!(entry_of_event(id), None, "{id}");
+        }
+    }
+
+    #[test]
+    fn an_entry_without_an_event_id_is_named_from_its_own() {
+        let entry = Entry {
+            id: "5-0".into(),
+            json: r#"{"t":"ten_a","y":"a.b","s":"2026-01-01T00:00:00Z"}"#.into(),
+            body: Some("{}".into()),
+        };
+        let read = IngestEntry::read(1, &entry).unwrap();
+        assert_eq!(read.event, "evt_p1-5-0");
+        let named = Entry {
+            json: r#"{"t":"ten_a","e":"e-1","y":"a.b"}"#.into(),
+            ..entry
+        };
+        assert_eq!(IngestEntry::read(1, &named).unwrap().event, "e-1");
     }
 }

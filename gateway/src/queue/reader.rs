@@ -16,11 +16,13 @@ use crate::telemetry::Metrics;
 /// How long one `XREADGROUP` blocks waiting for entries.
 const BLOCK: Duration = Duration::from_millis(1000);
 
-/// One stream entry: its id and its `j` field.
+/// One stream entry: its id, its `j` field and, for an ingest entry that
+/// carries it, its `b` field (the event's delivery body).
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: String,
     pub json: String,
+    pub body: Option<String>,
 }
 
 pub struct GroupReader {
@@ -217,16 +219,20 @@ pub(crate) fn parse_entries(value: Value) -> Vec<Entry> {
             let Value::Array(fields) = fields else {
                 return None;
             };
+            let (mut json, mut body) = (None, None);
             let mut fields = fields.into_iter();
             while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-                if text(name).as_deref() == Some("j") {
-                    return Some(Entry {
-                        id,
-                        json: text(value)?,
-                    });
+                match text(name).as_deref() {
+                    Some("j") => json = text(value),
+                    Some("b") => body = text(value),
+                    _ => {}
                 }
             }
-            None
+            Some(Entry {
+                id,
+                json: json?,
+                body,
+            })
         })
         .collect()
 }

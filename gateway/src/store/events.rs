@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Page, Store};
 use crate::keys;
-use crate::queue::{DeadLetter, Entry, Status, parse_entries};
+use crate::queue::{DeadLetter, Entry, IngestEntry, Status, entry_of_event, parse_entries};
 
 /// Attempts kept per endpoint (approximately; older ones are trimmed).
 const ATTEMPTS_KEPT: usize = 10_000;
@@ -43,9 +43,18 @@ pub struct AttemptRecord {
 }
 
 impl Store {
-    /// Finds an event by id: first in the partition its id hashes to, then
-    /// (events posted with an Idempotency-Key live where the key hashes) in the others.
+    /// Finds an event by id. An id the gateway made from an ingest entry
+    /// names its partition and entry: the event's hash there, or else (no
+    /// endpoint took it yet, or none subscribes) the entry. Any other id is
+    /// looked for first in the partition it hashes to, then (events posted
+    /// with an Idempotency-Key live where the key hashes) in the others.
     pub async fn event(&self, tenant: &str, id: &str) -> redis::RedisResult<Option<StoredEvent>> {
+        if let Some((p, entry_id)) =
+            entry_of_event(id).filter(|(p, _)| *p < self.partitions.count())
+            && let Some(event) = self.event_of_entry(tenant, id, p, entry_id).await?
+        {
+            return Ok(Some(event));
+        }
         let first = self.partitions.of(tenant, id);
         let order = std::iter::once(first).chain(self.partitions.all().filter(|p| *p != first));
         let mut conn = self.conn();
@@ -56,6 +65,40 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    async fn event_of_entry(
+        &self,
+        tenant: &str,
+        id: &str,
+        p: u16,
+        entry_id: &str,
+    ) -> redis::RedisResult<Option<StoredEvent>> {
+        let mut conn = self.conn();
+        let fields: HashMap<String, String> = conn.hgetall(keys::event(p, tenant, id)).await?;
+        if fields.get("tenant").map(String::as_str) == Some(tenant) {
+            return Ok(Some(stored_event(p, id, fields)));
+        }
+        let found: redis::Value = redis::cmd("XRANGE")
+            .arg(keys::ingest_stream(p))
+            .arg(entry_id)
+            .arg(entry_id)
+            .query_async(&mut conn)
+            .await?;
+        let Some(entry) = parse_entries(found).pop() else {
+            return Ok(None);
+        };
+        Ok(IngestEntry::read(p, &entry)
+            .ok()
+            .filter(|parsed| parsed.tenant == tenant && parsed.event == id)
+            .map(|parsed| StoredEvent {
+                partition: p,
+                id: parsed.event,
+                event_type: parsed.event_type,
+                timestamp: parsed.timestamp,
+                body: entry.body.unwrap_or_default(),
+                statuses: Vec::new(),
+            }))
     }
 
     /// The delivery body of an event, if it is still kept.

@@ -7,7 +7,8 @@
 -- ARGV[5] timestamp (RFC 3339)  ARGV[6] retention (ms)
 -- ARGV[7] idempotency window (ms); 0 when the event has no dedup key (its
 --         id was made by the gateway): then KEYS[3] is neither read nor written
--- ARGV[8] stream entry (JSON)  ARGV[9] MINID bound for trimming
+-- ARGV[8] stream entry's j field (JSON; its b field is the body)
+-- ARGV[9] MINID bound for trimming
 --
 -- Returns {1, event id} when stored, {0, event id} when the key was seen before.
 local dedup = ARGV[7] ~= '0'
@@ -17,7 +18,7 @@ if dedup then
     return {0, previous}
   end
 end
-redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[9], '*', 'j', ARGV[8])
+redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[9], '*', 'j', ARGV[8], 'b', ARGV[4])
 redis.call('HSET', KEYS[2],
   'tenant', ARGV[1], 'id', ARGV[2], 'type', ARGV[3], 'body', ARGV[4],
   'timestamp', ARGV[5])
