@@ -82,11 +82,13 @@ impl Contracts {
         {
             return Ok(snapshot.clone());
         }
-        if let Some((snapshot, _)) = cached
-            && self.store.contracts_version(tenant).await? == snapshot.version
-        {
+        if let Some((snapshot, _)) = cached {
+            // Stamped before the check, so the calls that arrive while it
+            // runs keep using this snapshot instead of checking too.
             self.keep(tenant, snapshot.clone());
-            return Ok(snapshot);
+            if self.store.contracts_version(tenant).await? == snapshot.version {
+                return Ok(snapshot);
+            }
         }
         let (version, settings, types) = self.store.all_contracts(tenant).await?;
         let snapshot = Arc::new(Snapshot {
