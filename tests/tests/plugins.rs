@@ -171,10 +171,30 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
         "stopped within its budget"
     );
     assert!(out["cpu_ms"].as_u64().unwrap() >= 50);
+
+    // Budgets change live through the operator API. The hog gets a small
+    // memory cap and time to spare, so memory is the only limit it can
+    // reach: the CPU budget counts wall-clock ticks, and filling 64 MiB on
+    // a loaded machine can outlast 50 ms.
+    let limits = format!("/v1/admin/tenants/{}/limits", tenant.id);
+    let roomy =
+        json!({"plugin_cpu_ms": 5000, "plugin_deadline_ms": 5000, "plugin_memory_bytes": 8 << 20});
+    let (status, set) = api
+        .call(Method::PUT, &limits, OPERATOR_TOKEN, Some(roomy))
+        .await;
     assert_eq!(
-        invoke(&api, &tenant, "hog", event.clone()).await["error"]["failure"],
-        "memory"
+        (status, set["plugin_memory_bytes"].clone()),
+        (200, json!(8 << 20)),
+        "{set}"
     );
+    let hog = invoke(&api, &tenant, "hog", event.clone()).await;
+    assert_eq!(hog["error"]["failure"], "memory", "{hog}");
+    let defaults =
+        json!({"plugin_cpu_ms": null, "plugin_deadline_ms": null, "plugin_memory_bytes": null});
+    let (status, _) = api
+        .call(Method::PUT, &limits, OPERATOR_TOKEN, Some(defaults))
+        .await;
+    assert_eq!(status, 200);
     assert_eq!(
         invoke(&api, &tenant, "trap", event.clone()).await["error"]["failure"],
         "trap"
@@ -205,8 +225,6 @@ async fn hostile_plugins_are_stopped_and_follow_the_endpoint_policy() {
         );
     }
 
-    // Budgets change live through the operator API.
-    let limits = format!("/v1/admin/tenants/{}/limits", tenant.id);
     let (status, set) = api
         .call(
             Method::PUT,
