@@ -372,13 +372,8 @@ impl Queue {
             .key(keys::delivery_stream(p))
             .key(keys::event(p, &entry.tenant, &entry.event))
             .key(keys::backlog(p, &entry.tenant))
-            .arg(FANOUT_GROUP)
-            .arg(entry_id)
-            .arg(&entry.tenant)
-            .arg(&entry.event)
-            .arg(&entry.event_type)
-            .arg(&entry.timestamp)
-            .arg(entry_ms(entry_id) + self.retention_ms);
+            .arg(FANOUT_GROUP);
+        self.keep_event_args(&mut call, entry_id, entry);
         for decision in decisions {
             let (endpoint, status, task) = match decision {
                 Decision::Deliver { task, note } => {
@@ -687,15 +682,27 @@ impl Queue {
     ) -> redis::RedisResult<bool> {
         let mut call = self.scripts.keep.prepare_invoke();
         call.key(keys::ingest_stream(p))
-            .key(keys::event(p, &entry.tenant, &entry.event))
-            .arg(entry_id)
+            .key(keys::event(p, &entry.tenant, &entry.event));
+        self.keep_event_args(&mut call, entry_id, entry);
+        let kept: i64 = call.invoke_async(&mut self.conn.clone()).await?;
+        Ok(kept == 1)
+    }
+
+    /// The arguments of `keep_event.lua`'s function, in its order: the
+    /// entry id, tenant, event id, type, timestamp and when the event's
+    /// hash expires (the entry's time plus the retention window).
+    fn keep_event_args(
+        &self,
+        call: &mut redis::ScriptInvocation<'_>,
+        entry_id: &str,
+        entry: &IngestEntry,
+    ) {
+        call.arg(entry_id)
             .arg(&entry.tenant)
             .arg(&entry.event)
             .arg(&entry.event_type)
             .arg(&entry.timestamp)
             .arg(entry_ms(entry_id) + self.retention_ms);
-        let kept: i64 = call.invoke_async(&mut self.conn.clone()).await?;
-        Ok(kept == 1)
     }
 
     pub async fn event_exists(
