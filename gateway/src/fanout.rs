@@ -193,17 +193,7 @@ impl Stage for Fanout {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(partition = p, entry = %entry.id, error = %e, "unreadable ingest entry; skipping it");
-                    let unknown = IngestEntry {
-                        tenant: String::new(),
-                        event: String::new(),
-                        event_type: String::new(),
-                        version: None,
-                        timestamp: String::new(),
-                    };
-                    self.inner
-                        .queue
-                        .fan_out(p, &entry.id, &unknown, &[])
-                        .await?;
+                    unsubscribed.push(entry.id);
                     continue;
                 }
             };

@@ -57,14 +57,25 @@ impl Store {
         }
         let first = self.partitions.of(tenant, id);
         let order = std::iter::once(first).chain(self.partitions.all().filter(|p| *p != first));
-        let mut conn = self.conn();
         for p in order {
-            let fields: HashMap<String, String> = conn.hgetall(keys::event(p, tenant, id)).await?;
-            if fields.get("tenant").map(String::as_str) == Some(tenant) {
-                return Ok(Some(stored_event(p, id, fields)));
+            if let Some(event) = self.event_hash(tenant, id, p).await? {
+                return Ok(Some(event));
             }
         }
         Ok(None)
+    }
+
+    /// The event's hash in partition `p`, if it is there and the tenant's.
+    async fn event_hash(
+        &self,
+        tenant: &str,
+        id: &str,
+        p: u16,
+    ) -> redis::RedisResult<Option<StoredEvent>> {
+        let fields: HashMap<String, String> =
+            self.conn().hgetall(keys::event(p, tenant, id)).await?;
+        Ok((fields.get("tenant").map(String::as_str) == Some(tenant))
+            .then(|| stored_event(p, id, fields)))
     }
 
     async fn event_of_entry(
@@ -74,16 +85,14 @@ impl Store {
         p: u16,
         entry_id: &str,
     ) -> redis::RedisResult<Option<StoredEvent>> {
-        let mut conn = self.conn();
-        let fields: HashMap<String, String> = conn.hgetall(keys::event(p, tenant, id)).await?;
-        if fields.get("tenant").map(String::as_str) == Some(tenant) {
-            return Ok(Some(stored_event(p, id, fields)));
+        if let Some(event) = self.event_hash(tenant, id, p).await? {
+            return Ok(Some(event));
         }
         let found: redis::Value = redis::cmd("XRANGE")
             .arg(keys::ingest_stream(p))
             .arg(entry_id)
             .arg(entry_id)
-            .query_async(&mut conn)
+            .query_async(&mut self.conn())
             .await?;
         let Some(entry) = parse_entries(found).pop() else {
             return Ok(None);

@@ -20,9 +20,6 @@
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
 end
-if #ARGV < 8 then
-  return 0
-end
 if not keep_event(KEYS[1], ARGV[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]) then
   return 0
 end
