@@ -63,10 +63,37 @@ where
     }
 }
 
+/// A directory of its own under the system's temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn create() -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("gateway-test-{}-{n}-{nanos}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).expect("a temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A redis-server child with its own port and data directory.
 pub struct Redis {
     pub port: u16,
-    pub dir: tempfile::TempDir,
+    pub dir: TempDir,
     aof: bool,
     child: Option<Child>,
 }
@@ -85,7 +112,7 @@ impl Redis {
     fn start(aof: bool) -> Redis {
         let mut redis = Redis {
             port: free_port(),
-            dir: tempfile::tempdir().expect("a temp dir"),
+            dir: TempDir::create(),
             aof,
             child: None,
         };
@@ -187,7 +214,7 @@ pub struct Gateway {
     pub url: String,
     pub redis_url: String,
     options: GatewayOptions,
-    dir: tempfile::TempDir,
+    dir: TempDir,
     child: Option<Child>,
     listen: String,
 }
@@ -202,7 +229,7 @@ impl Gateway {
             url: String::new(),
             redis_url: redis.url(),
             options,
-            dir: tempfile::tempdir().expect("a temp dir"),
+            dir: TempDir::create(),
             child: None,
             listen: "127.0.0.1:0".into(),
         };
@@ -303,6 +330,32 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends a signal (`TERM`, `INT`, ...) to the running gateway.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("the gateway is running");
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `timeout` for the gateway to exit; its exit status, or
+    /// `None` when it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 
     /// Kills (if running) and starts again on the same address.
