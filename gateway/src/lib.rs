@@ -140,7 +140,7 @@ pub async fn run(
 
     let consumer = format!("gw-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     tracing::info!(%consumer, partitions = partitions.count(), "starting workers");
-    let mut loops = tokio::task::JoinSet::new();
+    let mut loops = workers::Supervisor::new(liveness.clone());
     for p in partitions.all() {
         let reader = |stream: String, group| {
             GroupReader::new(
@@ -151,67 +151,60 @@ pub async fn run(
                 metrics.clone(),
             )
         };
-        loops.spawn(workers::run_stage(
-            fanout_stage.clone(),
-            format!("fanout-{p}"),
-            p,
-            reader(keys::ingest_stream(p), FANOUT_GROUP),
-            d.visibility_timeout,
-            liveness.clone(),
-            shutdown.clone(),
-        ));
-        loops.spawn(workers::run_stage(
-            deliverer_stage.clone(),
-            format!("delivery-{p}"),
-            p,
-            reader(keys::delivery_stream(p), DELIVERY_GROUP),
-            d.visibility_timeout,
-            liveness.clone(),
-            shutdown.clone(),
-        ));
+        let name = format!("fanout-{p}");
+        loops.spawn(
+            name.clone(),
+            queue::READ_BLOCK,
+            workers::run_stage(
+                fanout_stage.clone(),
+                name,
+                p,
+                reader(keys::ingest_stream(p), FANOUT_GROUP),
+                d.visibility_timeout,
+                liveness.clone(),
+                shutdown.clone(),
+            ),
+        );
+        let name = format!("delivery-{p}");
+        loops.spawn(
+            name.clone(),
+            queue::READ_BLOCK,
+            workers::run_stage(
+                deliverer_stage.clone(),
+                name,
+                p,
+                reader(keys::delivery_stream(p), DELIVERY_GROUP),
+                d.visibility_timeout,
+                liveness.clone(),
+                shutdown.clone(),
+            ),
+        );
     }
-    {
-        let (queue, metrics) = (queue.clone(), metrics.clone());
-        loops.spawn(workers::run_periodic(
+    let (q, m) = (queue.clone(), metrics.clone());
+    loops.spawn(
+        "scheduler".into(),
+        SCHEDULER_TICK,
+        workers::run_periodic(
             "scheduler",
             SCHEDULER_TICK,
             liveness.clone(),
             shutdown.clone(),
-            move || {
-                let (queue, metrics) = (queue.clone(), metrics.clone());
-                async move {
-                    for p in queue.partitions().all() {
-                        loop {
-                            let moved = queue.move_due(p, 500).await?;
-                            metrics.retries_moved.add(moved as u64);
-                            if moved < 500 {
-                                break;
-                            }
-                        }
-                    }
-                    Ok(())
-                }
-            },
-        ));
-    }
-    {
-        let queue = queue.clone();
-        loops.spawn(workers::run_periodic(
+            move || workers::move_due_retries(q.clone(), m.clone()),
+        ),
+    );
+    let q = queue.clone();
+    loops.spawn(
+        "trimmer".into(),
+        TRIM_TICK,
+        workers::run_periodic(
             "trimmer",
             TRIM_TICK,
             liveness.clone(),
             shutdown.clone(),
-            move || {
-                let queue = queue.clone();
-                async move {
-                    for p in queue.partitions().all() {
-                        queue.trim(p).await?;
-                    }
-                    Ok(())
-                }
-            },
-        ));
-    }
+            move || workers::trim_streams(q.clone()),
+        ),
+    );
+    let supervising = tokio::spawn(loops.run(shutdown.clone()));
 
     let state = AppState::new(state::Handles {
         config: config.clone(),
@@ -234,7 +227,9 @@ pub async fn run(
         .context("HTTP server failed")?;
 
     tracing::info!("shutting down: stopping workers and draining deliveries");
-    while loops.join_next().await.is_some() {}
+    if let Err(e) = supervising.await {
+        tracing::error!(error = %e, "the worker supervisor failed");
+    }
     fanout.drain().await;
     deliverer.drain(d.shutdown_grace).await;
     tracing::info!("stopped");

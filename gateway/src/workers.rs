@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::{Entry, GroupReader};
+use crate::queue::{Entry, GroupReader, Queue};
+use crate::telemetry::Metrics;
 
 /// A stage loop older than this without a beat is reported dead.
 const STALE: Duration = Duration::from_secs(10);
@@ -46,6 +47,35 @@ impl Liveness {
                 .map(|(name, _)| name.clone())
                 .collect(),
         )
+    }
+}
+
+/// Runs the worker loops.
+pub struct Supervisor {
+    loops: tokio::task::JoinSet<()>,
+}
+
+impl Supervisor {
+    pub fn new(_liveness: Liveness) -> Supervisor {
+        Supervisor {
+            loops: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Starts loop `name`, which beats at least every `period`.
+    pub fn spawn(
+        &mut self,
+        _name: String,
+        _period: Duration,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.loops.spawn(work);
+    }
+
+    /// Waits for every loop to end.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        shutdown.cancelled().await;
+        while self.loops.join_next().await.is_some() {}
     }
 }
 
@@ -148,5 +178,67 @@ pub async fn run_periodic<F, Fut>(
                 "periodic task failed"
             );
         }
+    }
+}
+
+/// The scheduler's tick: moves every partition's due retries back into its
+/// delivery stream, 500 at a time.
+pub async fn move_due_retries(queue: Queue, metrics: Metrics) -> anyhow::Result<()> {
+    for p in queue.partitions().all() {
+        loop {
+            let moved = queue.move_due(p, 500).await?;
+            metrics.retries_moved.add(moved as u64);
+            if moved < 500 {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The trimmer's tick: drops every partition's stream entries older than
+/// the retention window.
+pub async fn trim_streams(queue: Queue) -> anyhow::Result<()> {
+    for p in queue.partitions().all() {
+        queue.trim(p).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_loop_that_dies_is_reported_at_once() {
+        let liveness = Liveness::default();
+        let shutdown = CancellationToken::new();
+        let mut loops = Supervisor::new(liveness.clone());
+        let (beats, stop) = (liveness.clone(), shutdown.clone());
+        loops.spawn("steady".into(), Duration::from_secs(1), async move {
+            while !stop.is_cancelled() {
+                beats.beat("steady");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        loops.spawn("boom".into(), Duration::from_secs(1), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            panic!("a bug in a loop");
+        });
+        let supervising = tokio::spawn(loops.run(shutdown.clone()));
+        let started = Instant::now();
+        let stale = loop {
+            let stale = liveness.stale().unwrap_or_default();
+            if !stale.is_empty() || started.elapsed() > Duration::from_secs(2) {
+                break stale;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(stale, vec!["boom".to_string()]);
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(2), supervising)
+            .await
+            .expect("the supervisor stops with the shutdown")
+            .expect("the supervisor does not panic itself");
     }
 }

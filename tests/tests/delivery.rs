@@ -191,16 +191,26 @@ async fn gone_disables_the_endpoint() {
     assert_eq!(ep["disabled"], true);
     assert!(ep["disabled_reason"].as_str().unwrap().contains("410"));
 
+    // A second, enabled endpoint shows when the next event has been fanned
+    // out: only then can the disabled one be seen to get nothing.
+    let witness = Receiver::start().await;
+    let other = api
+        .create_endpoint(&tenant, json!({"url": witness.url("/")}))
+        .await;
     let later = api
         .post_event(&tenant, json!({"type": "a.b", "data": {}}))
         .await;
+    wait_status(&api, &tenant, &later, "delivered").await;
     let (_, event) = api.get(&format!("/v1/events/{later}"), &tenant.key).await;
+    let deliveries = event["deliveries"].as_array().unwrap();
     assert_eq!(
-        event["deliveries"].as_array().unwrap().len(),
-        0,
-        "a disabled endpoint gets nothing new"
+        deliveries.len(),
+        1,
+        "a disabled endpoint gets nothing new: {event}"
     );
+    assert_eq!(deliveries[0]["endpoint_id"], other.id.as_str());
     assert_eq!(receiver.count(), 1);
+    assert_eq!(witness.count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

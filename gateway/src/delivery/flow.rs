@@ -154,22 +154,25 @@ impl Flow {
             .arg(PROBE_WAIT_MS)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(match verdict {
-            0 => Admission::Go(Lease {
+        let gate = Gate::decode(verdict, at, probe).map_err(|unknown| {
+            redis::RedisError::from((redis::ErrorKind::Client, "gate.lua", unknown))
+        })?;
+        Ok(match gate {
+            Gate::Go { probe } => Admission::Go(Lease {
                 token,
-                probe: probe == 1,
+                probe,
                 _slot: slot,
             }),
-            1 => Admission::Wait {
-                until_ms: at,
+            Gate::Open { until_ms } => Admission::Wait {
+                until_ms,
                 why: "circuit open: the endpoint kept failing; waiting for its probe",
                 reserved: None,
             },
-            2 => busy("endpoint busy: max_in_flight requests are under way"),
-            _ => Admission::Wait {
-                until_ms: at,
+            Gate::Busy => busy("endpoint busy: max_in_flight requests are under way"),
+            Gate::Throttled { slot_ms } => Admission::Wait {
+                until_ms: slot_ms,
                 why: "throttled: over the endpoint's delivery rate",
-                reserved: Some(at),
+                reserved: Some(slot_ms),
             },
         })
     }
@@ -236,11 +239,49 @@ impl Flow {
     }
 }
 
+/// `gate.lua`'s verdict, decoded.
+#[derive(Debug, PartialEq, Eq)]
+enum Gate {
+    Go { probe: bool },
+    Open { until_ms: u64 },
+    Busy,
+    Throttled { slot_ms: u64 },
+}
+
+impl Gate {
+    /// From the script's `{verdict, at, probe}`.
+    fn decode(verdict: u8, at: u64, probe: u8) -> Result<Gate, String> {
+        Ok(match verdict {
+            0 => Gate::Go { probe: probe == 1 },
+            1 => Gate::Open { until_ms: at },
+            2 => Gate::Busy,
+            _ => Gate::Throttled { slot_ms: at },
+        })
+    }
+}
+
 fn busy(why: &'static str) -> Admission {
     let jitter = rand::rng().random_range(0..=BUSY_WAIT_MS);
     Admission::Wait {
         until_ms: now_ms() + BUSY_WAIT_MS + jitter,
         why,
         reserved: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verdict_of_the_gate_is_decoded_and_an_unknown_one_is_an_error() {
+        assert_eq!(Gate::decode(0, 5, 1), Ok(Gate::Go { probe: true }));
+        assert_eq!(Gate::decode(0, 5, 0), Ok(Gate::Go { probe: false }));
+        assert_eq!(Gate::decode(1, 5, 0), Ok(Gate::Open { until_ms: 5 }));
+        assert_eq!(Gate::decode(2, 5, 0), Ok(Gate::Busy));
+        assert_eq!(Gate::decode(3, 5, 0), Ok(Gate::Throttled { slot_ms: 5 }));
+        for unknown in [4, 9, 255] {
+            assert!(Gate::decode(unknown, 5, 0).is_err(), "verdict {unknown}");
+        }
     }
 }

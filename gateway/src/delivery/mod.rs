@@ -623,13 +623,12 @@ impl Inner {
     }
 
     async fn disable_gone(&self, task: &Task) -> anyhow::Result<()> {
-        if let Some(mut endpoint) = self.store.endpoint(&task.tenant, &task.endpoint).await?
-            && !endpoint.disabled
+        let reason = "the endpoint answered 410 Gone";
+        if self
+            .store
+            .disable_endpoint(&task.tenant, &task.endpoint, reason)
+            .await?
         {
-            endpoint.disabled = true;
-            endpoint.disabled_reason = Some("the endpoint answered 410 Gone".into());
-            endpoint.updated_at = clock::now_rfc3339();
-            self.store.put_endpoint(&task.tenant, &endpoint).await?;
             self.metrics.endpoints_disabled_gone.inc();
             tracing::info!(tenant = %task.tenant, endpoint = %task.endpoint, "endpoint answered 410 Gone; disabled");
         }

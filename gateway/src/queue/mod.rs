@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{self, DELIVERY_GROUP, FANOUT_GROUP, Partitions};
 
 pub(crate) use reader::parse_entries;
-pub use reader::{Entry, GroupReader, create_group};
+pub use reader::{Entry, GroupReader, READ_BLOCK, create_group};
 
 /// What the fan-out stage reads for one accepted event (the entry's `j`
 /// field; its `b` field holds the delivery body).

@@ -14,7 +14,7 @@ use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use crate::telemetry::Metrics;
 
 /// How long one `XREADGROUP` blocks waiting for entries.
-const BLOCK: Duration = Duration::from_millis(1000);
+pub const READ_BLOCK: Duration = Duration::from_millis(1000);
 
 /// One stream entry: its id, its `j` field and, for an ingest entry that
 /// carries it, its `b` field (the event's delivery body).
@@ -62,7 +62,7 @@ impl GroupReader {
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
+            .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5)));
         let mut conn = self
             .client
             .get_multiplexed_async_connection_with_config(&config)
@@ -97,7 +97,7 @@ impl GroupReader {
             .arg("COUNT")
             .arg(count)
             .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
+            .arg(READ_BLOCK.as_millis() as u64)
             .arg("STREAMS")
             .arg(&self.stream)
             .arg(">");

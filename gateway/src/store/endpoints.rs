@@ -224,6 +224,46 @@ impl Store {
             .await
     }
 
+    /// Applies `change` to the stored endpoint and writes it back; `None`
+    /// when there is no such endpoint, `Some(Err)` when `change` refused.
+    pub async fn update_endpoint<E>(
+        &self,
+        tenant: &str,
+        id: &str,
+        mut change: impl FnMut(&mut Endpoint) -> Result<(), E>,
+    ) -> redis::RedisResult<Option<Result<Endpoint, E>>> {
+        let Some(mut endpoint) = self.endpoint(tenant, id).await? else {
+            return Ok(None);
+        };
+        if let Err(refused) = change(&mut endpoint) {
+            return Ok(Some(Err(refused)));
+        }
+        self.put_endpoint(tenant, &endpoint).await?;
+        Ok(Some(Ok(endpoint)))
+    }
+
+    /// Disables an endpoint with `reason`; true when this call disabled it
+    /// (false when it was disabled already or is gone).
+    pub async fn disable_endpoint(
+        &self,
+        tenant: &str,
+        id: &str,
+        reason: &str,
+    ) -> redis::RedisResult<bool> {
+        let mut changed = false;
+        self.update_endpoint(tenant, id, |endpoint| {
+            changed = !endpoint.disabled;
+            if changed {
+                endpoint.disabled = true;
+                endpoint.disabled_reason = Some(reason.to_string());
+                endpoint.updated_at = crate::clock::now_rfc3339();
+            }
+            Ok::<(), ()>(())
+        })
+        .await?;
+        Ok(changed)
+    }
+
     pub async fn endpoint(&self, tenant: &str, id: &str) -> redis::RedisResult<Option<Endpoint>> {
         let json: Option<String> = self.conn().get(keys::endpoint(tenant, id)).await?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
