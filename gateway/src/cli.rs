@@ -138,23 +138,29 @@ fn config_error(e: ConfigError) -> ExitCode {
     ExitCode::from(64)
 }
 
-/// Ctrl-C or SIGTERM starts a graceful shutdown; a second one exits at once.
+/// Ctrl-C or SIGTERM starts a graceful shutdown; a second one of either
+/// exits at once (code 130), abandoning the drain: unfinished tasks stay
+/// pending in Redis and are taken over.
 async fn forward_signals(shutdown: CancellationToken) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminated = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
+    let mut next_signal = async || {
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            None => std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminated => {}
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminated => {}
-    }
+    next_signal().await;
     tracing::info!("signal received: shutting down (send it again to exit at once)");
     shutdown.cancel();
-    let _ = tokio::signal::ctrl_c().await;
+    next_signal().await;
+    tracing::warn!("second signal received: exiting without finishing the drain");
     std::process::exit(130);
 }

@@ -6,76 +6,179 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::{Entry, GroupReader, Queue};
 use crate::telemetry::Metrics;
 
-/// A stage loop older than this without a beat is reported dead.
-const STALE: Duration = Duration::from_secs(10);
+/// A loop is late when it has not beaten for its own period plus this.
+const GRACE: Duration = Duration::from_secs(10);
 
-/// Last beat of every worker loop.
+/// What is known of one worker loop.
+#[derive(Clone, Copy)]
+struct Loop {
+    /// The longest a healthy loop goes between two beats.
+    period: Duration,
+    last: Option<Instant>,
+    dead: bool,
+}
+
+/// The worker loops' heartbeats, each judged against its own period (a
+/// stage beats at least once a read block, the trimmer once a minute), and
+/// the loops that ended while they should still run.
 #[derive(Clone, Default)]
 pub struct Liveness {
     // A std mutex: held for one map operation, never across an await.
-    beats: Arc<Mutex<HashMap<String, Instant>>>,
+    loops: Arc<Mutex<HashMap<String, Loop>>>,
+}
+
+/// The loops' state as `/readyz` shows it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Loops that have not beaten yet since they started.
+    pub starting: Vec<String>,
+    /// Loops whose beat is late.
+    pub stalled: Vec<String>,
+    /// Loops that ended (returned or panicked) before the shutdown.
+    pub dead: Vec<String>,
 }
 
 impl Liveness {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Loop>> {
+        // A panic while holding this lock leaves the map whole (every change
+        // is one insert or field write), so a poisoned lock is still usable.
+        self.loops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers loop `name`, which beats at least every `period`.
+    pub fn register(&self, name: &str, period: Duration) {
+        self.lock().insert(
+            name.to_string(),
+            Loop {
+                period,
+                last: None,
+                dead: false,
+            },
+        );
+    }
+
     pub fn beat(&self, worker: &str) {
-        let mut beats = self.beats.lock().expect("liveness lock poisoned");
-        match beats.get_mut(worker) {
-            Some(at) => *at = Instant::now(),
+        let mut loops = self.lock();
+        match loops.get_mut(worker) {
+            Some(l) => l.last = Some(Instant::now()),
             None => {
-                beats.insert(worker.to_string(), Instant::now());
+                loops.insert(
+                    worker.to_string(),
+                    Loop {
+                        period: Duration::ZERO,
+                        last: Some(Instant::now()),
+                        dead: false,
+                    },
+                );
             }
         }
     }
 
-    /// Names of loops that stopped beating; `None` before any loop started.
-    pub fn stale(&self) -> Option<Vec<String>> {
-        let beats = self.beats.lock().expect("liveness lock poisoned");
-        if beats.is_empty() {
+    /// Marks loop `name` as ended for good.
+    pub fn died(&self, name: &str) {
+        if let Some(l) = self.lock().get_mut(name) {
+            l.dead = true;
+        }
+    }
+
+    /// Every loop's state; `None` before any loop was registered.
+    pub fn health(&self) -> Option<Health> {
+        let loops = self.lock();
+        if loops.is_empty() {
             return None;
         }
-        Some(
-            beats
-                .iter()
-                .filter(|(_, at)| at.elapsed() > STALE)
-                .map(|(name, _)| name.clone())
-                .collect(),
-        )
+        let mut health = Health::default();
+        for (name, l) in loops.iter() {
+            let list = match l.last {
+                _ if l.dead => &mut health.dead,
+                None => &mut health.starting,
+                Some(at) if at.elapsed() > l.period + GRACE => &mut health.stalled,
+                Some(_) => continue,
+            };
+            list.push(name.clone());
+        }
+        for list in [&mut health.starting, &mut health.stalled, &mut health.dead] {
+            list.sort();
+        }
+        Some(health)
     }
 }
 
-/// Runs the worker loops.
+/// Runs the worker loops, and tells `/readyz` (through [`Liveness`]) and the
+/// log when one ends before the shutdown, by a panic or otherwise.
 pub struct Supervisor {
-    loops: tokio::task::JoinSet<()>,
+    liveness: Liveness,
+    loops: JoinSet<()>,
+    names: HashMap<tokio::task::Id, String>,
 }
 
 impl Supervisor {
-    pub fn new(_liveness: Liveness) -> Supervisor {
+    pub fn new(liveness: Liveness) -> Supervisor {
         Supervisor {
-            loops: tokio::task::JoinSet::new(),
+            liveness,
+            loops: JoinSet::new(),
+            names: HashMap::new(),
         }
     }
 
     /// Starts loop `name`, which beats at least every `period`.
     pub fn spawn(
         &mut self,
-        _name: String,
-        _period: Duration,
+        name: String,
+        period: Duration,
         work: impl Future<Output = ()> + Send + 'static,
     ) {
-        self.loops.spawn(work);
+        self.liveness.register(&name, period);
+        let id = self.loops.spawn(work).id();
+        self.names.insert(id, name);
     }
 
-    /// Waits for every loop to end.
+    /// Watches the loops until `shutdown`, then waits for each to stop.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        shutdown.cancelled().await;
-        while self.loops.join_next().await.is_some() {}
+        loop {
+            let ended = tokio::select! {
+                ended = self.loops.join_next_with_id() => ended,
+                () = shutdown.cancelled() => break,
+            };
+            let Some(ended) = ended else { return };
+            let name = self.ended(ended, false);
+            self.liveness.died(&name);
+        }
+        while let Some(ended) = self.loops.join_next_with_id().await {
+            self.ended(ended, true);
+        }
+    }
+
+    /// Logs how a loop ended; returns its name.
+    fn ended(
+        &mut self,
+        ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+        stopping: bool,
+    ) -> String {
+        let (id, outcome) = match ended {
+            Ok((id, ())) => (id, None),
+            Err(e) => (e.id(), Some(e)),
+        };
+        let name = self.names.remove(&id).unwrap_or_else(|| id.to_string());
+        match (outcome, stopping) {
+            (None, true) => {}
+            (None, false) => {
+                tracing::error!(worker = %name, "a worker loop ended before the shutdown")
+            }
+            (Some(e), _) => tracing::error!(worker = %name, error = %e, "a worker loop panicked"),
+        }
+        name
     }
 }
 
@@ -227,18 +330,35 @@ mod tests {
         });
         let supervising = tokio::spawn(loops.run(shutdown.clone()));
         let started = Instant::now();
-        let stale = loop {
-            let stale = liveness.stale().unwrap_or_default();
-            if !stale.is_empty() || started.elapsed() > Duration::from_secs(2) {
-                break stale;
+        let health = loop {
+            let health = liveness.health().unwrap_or_default();
+            if !health.dead.is_empty() || started.elapsed() > Duration::from_secs(2) {
+                break health;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
-        assert_eq!(stale, vec!["boom".to_string()]);
+        assert_eq!(health.dead, vec!["boom".to_string()]);
+        assert!(health.stalled.is_empty(), "{health:?}");
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(2), supervising)
             .await
             .expect("the supervisor stops with the shutdown")
             .expect("the supervisor does not panic itself");
     }
+}
+
+#[test]
+fn each_loop_is_late_only_past_its_own_period() {
+    let liveness = Liveness::default();
+    assert_eq!(liveness.health(), None);
+    liveness.register("stage", Duration::from_secs(1));
+    liveness.register("trimmer", Duration::from_secs(60));
+    assert_eq!(liveness.health().unwrap().starting, ["stage", "trimmer"]);
+    let long_ago = Instant::now() - Duration::from_secs(30);
+    for name in ["stage", "trimmer"] {
+        liveness.lock().get_mut(name).unwrap().last = Some(long_ago);
+    }
+    let health = liveness.health().unwrap();
+    assert_eq!(health.stalled, ["stage"]);
+    assert!(health.starting.is_empty() && health.dead.is_empty());
 }

@@ -257,6 +257,8 @@ async fn describe(
         (status = OK, description = "The event type, its versions and transforms", body = EventTypeOut),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
             content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "The event type is not a valid name", body = Problem,
+            content_type = PROBLEM_JSON),
         TenantErrors,
     ),
 )]
@@ -280,6 +282,8 @@ pub async fn get_type(
     responses(
         (status = OK, description = "Every version, oldest first, under `data`", body = VersionList),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
+            content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "The event type is not a valid name", body = Problem,
             content_type = PROBLEM_JSON),
         TenantErrors,
     ),
@@ -305,7 +309,7 @@ pub async fn list_versions(
         (status = OK, description = "The version and its schema", body = SchemaVersion),
         (status = NOT_FOUND, description = "No such event type or version", body = Problem,
             content_type = PROBLEM_JSON),
-        (status = UNPROCESSABLE_ENTITY, description = "The version number is not a number from 1", body = Problem,
+        (status = UNPROCESSABLE_ENTITY, description = "The event type is not a valid name, or the version is not a number from 1", body = Problem,
             content_type = PROBLEM_JSON),
         TenantErrors,
     ),
@@ -500,6 +504,8 @@ pub async fn check_version(
     responses(
         (status = OK, description = "The version transforms, under `data`", body = TransformList),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
+            content_type = PROBLEM_JSON),
+        (status = UNPROCESSABLE_ENTITY, description = "The event type is not a valid name", body = Problem,
             content_type = PROBLEM_JSON),
         TenantErrors,
     ),

@@ -1,5 +1,5 @@
 //! `/healthz` (the process answers), `/readyz` (Redis answers and every
-//! worker loop is beating) and `/metrics` (Prometheus text).
+//! worker loop is running and beating) and `/metrics` (Prometheus text).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -36,12 +36,18 @@ enum Reachability {
 }
 
 /// The worker loops: `starting` until each has beaten once, `ok`, or the
-/// names of those whose heartbeat is late.
+/// names of those whose heartbeat is late (`stalled`, judged against each
+/// loop's own period) and of those that ended before the shutdown (`dead`).
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 enum Workers {
     Phase(#[schema(inline)] Phase),
-    Stalled { stalled: Vec<String> },
+    Trouble {
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        stalled: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        dead: Vec<String>,
+    },
 }
 
 #[derive(Serialize, ToSchema)]
@@ -84,10 +90,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(_) => Reachability::Ok,
         Err(_) => Reachability::Unreachable,
     };
-    let workers = match state.liveness.stale() {
+    let workers = match state.liveness.health() {
         None => Workers::Phase(Phase::Starting),
-        Some(stalled) if stalled.is_empty() => Workers::Phase(Phase::Ok),
-        Some(stalled) => Workers::Stalled { stalled },
+        Some(h) if !h.stalled.is_empty() || !h.dead.is_empty() => Workers::Trouble {
+            stalled: h.stalled,
+            dead: h.dead,
+        },
+        Some(h) if !h.starting.is_empty() => Workers::Phase(Phase::Starting),
+        Some(_) => Workers::Phase(Phase::Ok),
     };
     let status = match (&redis, &workers) {
         (Reachability::Ok, Workers::Phase(Phase::Ok)) => StatusCode::OK,

@@ -255,7 +255,8 @@ impl Gate {
             0 => Gate::Go { probe: probe == 1 },
             1 => Gate::Open { until_ms: at },
             2 => Gate::Busy,
-            _ => Gate::Throttled { slot_ms: at },
+            3 => Gate::Throttled { slot_ms: at },
+            other => return Err(format!("unknown verdict {other}")),
         })
     }
 }
