@@ -19,7 +19,7 @@ use crate::contracts::Contracts;
 use crate::error::FieldError;
 use crate::lane::Lane;
 use crate::plugins::{
-    Budget, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
+    Budget, Invocation, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
 };
 use crate::store::{Endpoint, OnPluginError, Plugin, Store, TenantLimits, delivery_body};
 use crate::telemetry::Metrics;
@@ -339,10 +339,6 @@ impl Chain {
             event: event.clone(),
             target,
         };
-        let sha256 = version.sha256.clone();
-        let store = self.store.clone();
-        let tenant_id = tenant.to_string();
-        let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
         // The breaker is asked once this tenant's slot is ours, so calls
         // queued behind a plugin that keeps exhausting its budget are refused.
         let _slot = self.lane.permit(tenant).await;
@@ -353,11 +349,12 @@ impl Chain {
             self.metrics.plugin_failures.inc();
             return Ok(Err(format!("plugin {label} v{}: {why}", version.version)));
         }
-        let (host, sha256, budget) = (self.host.clone(), version.sha256.clone(), call.budget);
+        let (host, store) = (self.host.clone(), self.store.clone());
+        let (tenant_id, sha256, budget) = (tenant.to_string(), version.sha256.clone(), call.budget);
         let result = self
             .lane
-            .run(async move { host.invoke(&sha256, load, &input, budget).await })
-            .await
+            .run(async move { invoke(&host, &store, &tenant_id, &sha256, &input, budget).await })
+            .await?
             .result;
         self.metrics.plugin_calls.inc();
         let exhausted = matches!(
@@ -387,6 +384,42 @@ impl Chain {
                 None
             }
         }
+    }
+}
+
+/// Runs one call of the tenant's component `sha256`, loading its bytes from
+/// the store when they are not compiled in this process. The bytes not
+/// being stored is the plugin's failure ([`PluginFailure::Unavailable`]); a
+/// Redis error reading them is not: it is `Err`, and the caller leaves its
+/// work pending to try again.
+pub async fn invoke(
+    host: &PluginHost,
+    store: &Store,
+    tenant: &str,
+    sha256: &str,
+    input: &PluginInput,
+    budget: Budget,
+) -> anyhow::Result<Invocation> {
+    let redis_error = Arc::new(std::sync::OnceLock::new());
+    let seen = redis_error.clone();
+    let (store, tenant_id, sha) = (store.clone(), tenant.to_string(), sha256.to_string());
+    let load = move || async move {
+        match store.plugin_bytes(&tenant_id, &sha).await {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err("the plugin's component is not stored".to_string()),
+            Err(e) => {
+                let message = e.to_string();
+                let _ = seen.set(e);
+                Err(message)
+            }
+        }
+    };
+    let invocation = host.invoke(sha256, load, input, budget).await;
+    match Arc::try_unwrap(redis_error).map(std::sync::OnceLock::into_inner) {
+        Ok(Some(e)) => Err(anyhow::Error::new(e).context(format!(
+            "cannot load the bytes of component {sha256} from Redis"
+        ))),
+        _ => Ok(invocation),
     }
 }
 

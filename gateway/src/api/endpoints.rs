@@ -69,6 +69,46 @@ pub struct EndpointPatch {
     on_plugin_error: Option<OnPluginError>,
 }
 
+impl EndpointPatch {
+    /// Sets every field the patch names.
+    fn apply(&self, endpoint: &mut Endpoint) {
+        if let Some(url) = &self.url {
+            endpoint.url = url.clone();
+        }
+        if let Some(description) = &self.description {
+            endpoint.description = description.clone();
+        }
+        if let Some(types) = &self.event_types {
+            endpoint.event_types = types.clone();
+        }
+        if let Some(disabled) = &self.disabled {
+            endpoint.disabled = *disabled;
+            endpoint.disabled_reason = None;
+        }
+        if let Some(headers) = &self.headers {
+            endpoint.headers = headers.clone();
+        }
+        if let Some(timeout) = &self.timeout_ms {
+            endpoint.timeout_ms = *timeout;
+        }
+        if let Some(rate) = &self.rate_per_second {
+            endpoint.rate_per_second = *rate;
+        }
+        if let Some(cap) = &self.max_in_flight {
+            endpoint.max_in_flight = *cap;
+        }
+        if let Some(batch) = &self.batch {
+            endpoint.batch = *batch;
+        }
+        if let Some(plugins) = &self.plugins {
+            endpoint.plugins = plugins.clone();
+        }
+        if let Some(policy) = &self.on_plugin_error {
+            endpoint.on_plugin_error = *policy;
+        }
+    }
+}
+
 /// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
@@ -415,48 +455,27 @@ pub async fn update(
     Json(patch): Json<EndpointPatch>,
 ) -> ApiResult<Response> {
     let mut endpoint = load(&state, &tenant, &id).await?;
-    if let Some(url) = patch.url {
-        endpoint.url = url;
-    }
-    if let Some(description) = patch.description {
-        endpoint.description = description;
-    }
-    if let Some(types) = patch.event_types {
-        endpoint.event_types = types;
-    }
-    if let Some(disabled) = patch.disabled {
-        endpoint.disabled = disabled;
-        endpoint.disabled_reason = None;
-    }
-    if let Some(headers) = patch.headers {
-        endpoint.headers = headers;
-    }
-    if let Some(timeout) = patch.timeout_ms {
-        endpoint.timeout_ms = timeout;
-    }
-    if let Some(rate) = patch.rate_per_second {
-        endpoint.rate_per_second = rate;
-    }
-    if let Some(cap) = patch.max_in_flight {
-        endpoint.max_in_flight = cap;
-    }
-    if let Some(batch) = patch.batch {
-        endpoint.batch = batch;
-    }
-    if let Some(plugins) = patch.plugins {
-        endpoint.plugins = plugins;
-    }
-    if let Some(policy) = patch.on_plugin_error {
-        endpoint.on_plugin_error = policy;
-    }
+    patch.apply(&mut endpoint);
     let mut errors = Vec::new();
     check_fields(&state, &endpoint, &mut errors);
     check_references(&state, &tenant, &endpoint, &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    endpoint.updated_at = crate::clock::now_rfc3339();
-    state.store.put_endpoint(&tenant, &endpoint).await?;
+    // Written as a change of the stored record (not over it): a change
+    // made meanwhile, such as a 410 disabling it, is kept.
+    let now = crate::clock::now_rfc3339();
+    let changed = state
+        .store
+        .update_endpoint(&tenant, &id, |stored| {
+            patch.apply(stored);
+            stored.updated_at = now.clone();
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .await?;
+    let Some(Ok(endpoint)) = changed else {
+        return Err(ApiError::NotFound("endpoint"));
+    };
     Ok(axum::Json(EndpointOut::from(&endpoint)).into_response())
 }
 
@@ -569,12 +588,19 @@ pub async fn rotate_secret(
     TenantId(tenant): TenantId,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let mut endpoint = load(&state, &tenant, &id).await?;
-    let now = now_ms();
     let overlap = state.config.delivery.secret_rotation_overlap.as_millis() as u64;
-    endpoint.rotate_secret(now, now + overlap);
-    endpoint.updated_at = crate::clock::now_rfc3339();
-    state.store.put_endpoint(&tenant, &endpoint).await?;
+    let changed = state
+        .store
+        .update_endpoint(&tenant, &id, |endpoint| {
+            let now = now_ms();
+            endpoint.rotate_secret(now, now + overlap);
+            endpoint.updated_at = crate::clock::now_rfc3339();
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .await?;
+    let Some(Ok(endpoint)) = changed else {
+        return Err(ApiError::NotFound("endpoint"));
+    };
     Ok(axum::Json(secret_out(&endpoint)).into_response())
 }
 

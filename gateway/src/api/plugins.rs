@@ -406,14 +406,15 @@ pub async fn invoke(
     };
     let limits = state.store.limits(&tenant).await?;
     let budget = crate::chain::budget(state.chain.host().default_budget(), &limits);
-    let store = state.store.clone();
-    let (tenant_id, sha256) = (tenant.clone(), version.sha256.clone());
-    let load = move || async move { store.plugin_bytes(&tenant_id, &sha256).await };
-    let call = state
-        .chain
-        .host()
-        .invoke(&version.sha256, load, &call_input, budget)
-        .await;
+    let call = crate::chain::invoke(
+        state.chain.host(),
+        &state.store,
+        &tenant,
+        &version.sha256,
+        &call_input,
+        budget,
+    )
+    .await?;
     let (verdict, error) = match call.result {
         Ok(Verdict::Deliver(event)) => (
             Some(VerdictOut::Deliver {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::{Page, Store, lex_page};
+use super::{Page, Store, decode, decode_some, lex_page};
 use crate::delivery::signing::Secret;
 use crate::keys;
 
@@ -208,8 +208,16 @@ impl Endpoint {
     }
 }
 
+/// Tries of [`Store::update_endpoint`] before it gives up under contention.
+const UPDATE_TRIES: usize = 16;
+
+fn replace_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| redis::Script::new(include_str!("scripts/replace.lua")))
+}
+
 impl Store {
-    /// Creates or replaces an endpoint.
+    /// Creates an endpoint (or replaces it whole: only for a new one).
     pub async fn put_endpoint(&self, tenant: &str, endpoint: &Endpoint) -> redis::RedisResult<()> {
         let json = serde_json::to_string(endpoint).expect("an endpoint always serialises");
         redis::pipe()
@@ -224,22 +232,45 @@ impl Store {
             .await
     }
 
-    /// Applies `change` to the stored endpoint and writes it back; `None`
-    /// when there is no such endpoint, `Some(Err)` when `change` refused.
+    /// Applies `change` to the stored endpoint and writes it back, only if
+    /// nothing changed it meanwhile (else it reads it again and reapplies
+    /// `change`): concurrent changes each keep their own fields, and a
+    /// deleted endpoint is never written back. `None` when there is no such
+    /// endpoint, `Some(Err)` when `change` refused.
     pub async fn update_endpoint<E>(
         &self,
         tenant: &str,
         id: &str,
         mut change: impl FnMut(&mut Endpoint) -> Result<(), E>,
     ) -> redis::RedisResult<Option<Result<Endpoint, E>>> {
-        let Some(mut endpoint) = self.endpoint(tenant, id).await? else {
-            return Ok(None);
-        };
-        if let Err(refused) = change(&mut endpoint) {
-            return Ok(Some(Err(refused)));
+        let key = keys::endpoint(tenant, id);
+        for _ in 0..UPDATE_TRIES {
+            let current: Option<String> = self.conn().get(&key).await?;
+            let Some(current) = current else {
+                return Ok(None);
+            };
+            let mut endpoint: Endpoint = decode(&key, &current)?;
+            if let Err(refused) = change(&mut endpoint) {
+                return Ok(Some(Err(refused)));
+            }
+            let json = serde_json::to_string(&endpoint).expect("an endpoint always serialises");
+            let replaced: i64 = replace_script()
+                .key(&key)
+                .key(keys::endpoints_version(tenant))
+                .arg(&current)
+                .arg(json)
+                .invoke_async(&mut self.conn())
+                .await?;
+            match replaced {
+                1 => return Ok(Some(Ok(endpoint))),
+                -1 => return Ok(None),
+                _ => continue,
+            }
         }
-        self.put_endpoint(tenant, &endpoint).await?;
-        Ok(Some(Ok(endpoint)))
+        Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "the endpoint kept changing while it was being updated",
+        )))
     }
 
     /// Disables an endpoint with `reason`; true when this call disabled it
@@ -265,8 +296,9 @@ impl Store {
     }
 
     pub async fn endpoint(&self, tenant: &str, id: &str) -> redis::RedisResult<Option<Endpoint>> {
-        let json: Option<String> = self.conn().get(keys::endpoint(tenant, id)).await?;
-        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        let key = keys::endpoint(tenant, id);
+        let json: Option<String> = self.conn().get(&key).await?;
+        decode_some(&key, json)
     }
 
     pub async fn endpoints(
@@ -306,14 +338,13 @@ impl Store {
         }
         let keys: Vec<String> = ids.iter().map(|id| keys::endpoint(tenant, id)).collect();
         let jsons: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(keys)
+            .arg(&keys)
             .query_async(&mut self.conn())
             .await?;
-        Ok(jsons
-            .into_iter()
-            .flatten()
-            .filter_map(|j| serde_json::from_str(&j).ok())
-            .collect())
+        keys.iter()
+            .zip(jsons)
+            .filter_map(|(key, json)| Some(decode(key, &json?)))
+            .collect()
     }
 
     /// The endpoint's circuit, as `delivery::flow` keeps it.

@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Page, Store, lex_page};
+use super::{Page, Store, decode, decode_some, lex_page};
 use crate::contracts::Report;
 use crate::keys;
 
@@ -85,10 +85,6 @@ pub struct TypeContract {
     pub transforms: Vec<Transform>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Option<T> {
-    serde_json::from_str(json).ok()
-}
-
 fn transform_field(from: u32, to: u32) -> String {
     format!("{from}>{to}")
 }
@@ -104,8 +100,9 @@ impl Store {
         tenant: &str,
         name: &str,
     ) -> redis::RedisResult<Option<EventTypeRecord>> {
-        let json: Option<String> = self.conn().get(keys::event_type(tenant, name)).await?;
-        Ok(json.as_deref().and_then(parse))
+        let key = keys::event_type(tenant, name);
+        let json: Option<String> = self.conn().get(&key).await?;
+        decode_some(&key, json)
     }
 
     pub async fn event_types(
@@ -150,12 +147,12 @@ impl Store {
         tenant: &str,
         name: &str,
     ) -> redis::RedisResult<Vec<SchemaVersion>> {
-        let all: Vec<(String, String)> = self
-            .conn()
-            .hgetall(keys::schema_versions(tenant, name))
-            .await?;
-        let mut versions: Vec<SchemaVersion> =
-            all.iter().filter_map(|(_, json)| parse(json)).collect();
+        let key = keys::schema_versions(tenant, name);
+        let all: Vec<(String, String)> = self.conn().hgetall(&key).await?;
+        let mut versions: Vec<SchemaVersion> = all
+            .iter()
+            .map(|(field, json)| decode(&format!("{key} {field}"), json))
+            .collect::<redis::RedisResult<_>>()?;
         versions.sort_by_key(|v| v.version);
         Ok(versions)
     }
@@ -198,10 +195,12 @@ impl Store {
 
     /// The type's transforms, by (from, to).
     pub async fn transforms(&self, tenant: &str, name: &str) -> redis::RedisResult<Vec<Transform>> {
-        let all: Vec<(String, String)> =
-            self.conn().hgetall(keys::transforms(tenant, name)).await?;
-        let mut transforms: Vec<Transform> =
-            all.iter().filter_map(|(_, json)| parse(json)).collect();
+        let key = keys::transforms(tenant, name);
+        let all: Vec<(String, String)> = self.conn().hgetall(&key).await?;
+        let mut transforms: Vec<Transform> = all
+            .iter()
+            .map(|(field, json)| decode(&format!("{key} {field}"), json))
+            .collect::<redis::RedisResult<_>>()?;
         transforms.sort_by_key(|t| (t.from, t.to));
         Ok(transforms)
     }
@@ -225,8 +224,9 @@ impl Store {
     }
 
     pub async fn contract_settings(&self, tenant: &str) -> redis::RedisResult<ContractSettings> {
-        let json: Option<String> = self.conn().get(keys::contract_settings(tenant)).await?;
-        Ok(json.as_deref().and_then(parse).unwrap_or_default())
+        let key = keys::contract_settings(tenant);
+        let json: Option<String> = self.conn().get(&key).await?;
+        Ok(decode_some(&key, json)?.unwrap_or_default())
     }
 
     pub async fn put_contract_settings(

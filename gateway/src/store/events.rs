@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::{Page, Store};
+use super::{Page, Store, decode};
 use crate::keys;
 use crate::queue::{DeadLetter, Entry, IngestEntry, Status, entry_of_event, parse_entries};
 
@@ -72,10 +72,12 @@ impl Store {
         id: &str,
         p: u16,
     ) -> redis::RedisResult<Option<StoredEvent>> {
-        let fields: HashMap<String, String> =
-            self.conn().hgetall(keys::event(p, tenant, id)).await?;
-        Ok((fields.get("tenant").map(String::as_str) == Some(tenant))
-            .then(|| stored_event(p, id, fields)))
+        let key = keys::event(p, tenant, id);
+        let fields: HashMap<String, String> = self.conn().hgetall(&key).await?;
+        if fields.get("tenant").map(String::as_str) != Some(tenant) {
+            return Ok(None);
+        }
+        stored_event(&key, p, id, fields).map(Some)
     }
 
     async fn event_of_entry(
@@ -97,8 +99,11 @@ impl Store {
         let Some(entry) = parse_entries(found).pop() else {
             return Ok(None);
         };
-        Ok(IngestEntry::read(p, &entry)
-            .ok()
+        let parsed = IngestEntry::read(p, &entry).map_err(|e| {
+            tracing::error!(stream = %keys::ingest_stream(p), entry = %entry.id, error = %e, "an ingest entry does not decode");
+            redis::RedisError::from((redis::ErrorKind::Parse, "an ingest entry does not decode", e.to_string()))
+        })?;
+        Ok(Some(parsed)
             .filter(|parsed| parsed.tenant == tenant && parsed.event == id)
             .map(|parsed| StoredEvent {
                 partition: p,
@@ -150,11 +155,12 @@ impl Store {
         let page = self
             .stream_page(&keys::attempts(tenant, endpoint), limit, cursor)
             .await?;
-        Ok(page_map(page, |entry| {
-            let mut record: AttemptRecord = serde_json::from_str(&entry.json).ok()?;
+        let key = keys::attempts(tenant, endpoint);
+        page_map(page, |entry| {
+            let mut record: AttemptRecord = decode(&format!("{key} {}", entry.id), &entry.json)?;
             record.id = entry.id;
-            Some(record)
-        }))
+            Ok(record)
+        })
     }
 
     /// Newest first.
@@ -167,9 +173,11 @@ impl Store {
         let page = self
             .stream_page(&keys::dead_letters(tenant), limit, cursor)
             .await?;
-        Ok(page_map(page, |entry| {
-            Some((entry.id, serde_json::from_str(&entry.json).ok()?))
-        }))
+        let key = keys::dead_letters(tenant);
+        page_map(page, |entry| {
+            let letter = decode(&format!("{key} {}", entry.id), &entry.json)?;
+            Ok((entry.id, letter))
+        })
     }
 
     pub async fn dead_letter(
@@ -186,10 +194,12 @@ impl Store {
             .arg(id)
             .query_async(&mut self.conn())
             .await?;
-        Ok(parse_entries(value)
+        let key = keys::dead_letters(tenant);
+        parse_entries(value)
             .into_iter()
             .next()
-            .and_then(|e| serde_json::from_str(&e.json).ok()))
+            .map(|e| decode(&format!("{key} {id}"), &e.json))
+            .transpose()
     }
 
     pub async fn delete_dead_letter(&self, tenant: &str, id: &str) -> redis::RedisResult<()> {
@@ -244,11 +254,18 @@ pub fn delivery_body(
     )
 }
 
-fn page_map<T>(page: Page<Entry>, f: impl FnMut(Entry) -> Option<T>) -> Page<T> {
-    Page {
-        data: page.data.into_iter().filter_map(f).collect(),
+fn page_map<T>(
+    page: Page<Entry>,
+    f: impl FnMut(Entry) -> redis::RedisResult<T>,
+) -> redis::RedisResult<Page<T>> {
+    Ok(Page {
+        data: page
+            .data
+            .into_iter()
+            .map(f)
+            .collect::<redis::RedisResult<_>>()?,
         next_cursor: page.next_cursor,
-    }
+    })
 }
 
 /// `<ms>-<seq>`, the only form of id the stream reads accept from a client.
@@ -263,25 +280,29 @@ pub fn is_stream_id(id: &str) -> bool {
         && seq.len() <= 20
 }
 
-fn stored_event(partition: u16, id: &str, mut fields: HashMap<String, String>) -> StoredEvent {
+/// An event from its hash (`key`, for the log if a status is corrupt).
+fn stored_event(
+    key: &str,
+    partition: u16,
+    id: &str,
+    mut fields: HashMap<String, String>,
+) -> redis::RedisResult<StoredEvent> {
     let mut statuses: Vec<(String, Status)> = fields
         .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.strip_prefix("s:")?.to_string(),
-                serde_json::from_str(v).ok()?,
-            ))
+        .filter_map(|(field, json)| {
+            let endpoint = field.strip_prefix("s:")?;
+            Some(decode(&format!("{key} {field}"), json).map(|s| (endpoint.to_string(), s)))
         })
-        .collect();
+        .collect::<redis::RedisResult<_>>()?;
     statuses.sort_by(|a, b| a.0.cmp(&b.0));
-    StoredEvent {
+    Ok(StoredEvent {
         partition,
         id: id.to_string(),
         event_type: fields.remove("type").unwrap_or_default(),
         timestamp: fields.remove("timestamp").unwrap_or_default(),
         body: fields.remove("body").unwrap_or_default(),
         statuses,
-    }
+    })
 }
 
 #[cfg(test)]

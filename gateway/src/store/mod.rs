@@ -41,6 +41,31 @@ impl Store {
     }
 }
 
+/// Decodes a stored record. A record that does not decode is corrupt: it is
+/// logged loudly and answered as an error (the caller retries or answers
+/// 500), never taken for an absent record or a default.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    json: &str,
+) -> redis::RedisResult<T> {
+    serde_json::from_str(json).map_err(|e| {
+        tracing::error!(record = what, error = %e, "a stored record does not decode");
+        redis::RedisError::from((
+            redis::ErrorKind::Parse,
+            "a stored record does not decode",
+            format!("{what}: {e}"),
+        ))
+    })
+}
+
+/// [`decode`] of a record that may be absent.
+pub(crate) fn decode_some<T: serde::de::DeserializeOwned>(
+    what: &str,
+    json: Option<String>,
+) -> redis::RedisResult<Option<T>> {
+    json.map(|j| decode(what, &j)).transpose()
+}
+
 /// A page of a list: the items and the cursor for the next page, if any.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

@@ -55,8 +55,9 @@ pub struct TenantLimits {
 
 impl Store {
     pub async fn plugin(&self, tenant: &str, name: &str) -> redis::RedisResult<Option<Plugin>> {
-        let json: Option<String> = self.conn().get(keys::plugin(tenant, name)).await?;
-        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        let key = keys::plugin(tenant, name);
+        let json: Option<String> = self.conn().get(&key).await?;
+        super::decode_some(&key, json)
     }
 
     pub async fn plugins(
@@ -102,18 +103,14 @@ impl Store {
             .await
     }
 
+    /// A stored component's bytes; `None` when they are not stored.
     pub async fn plugin_bytes(
         &self,
         tenant: &str,
         sha256: &str,
-    ) -> redis::RedisResult<Arc<Vec<u8>>> {
+    ) -> redis::RedisResult<Option<Arc<Vec<u8>>>> {
         let bytes: Option<Vec<u8>> = self.conn().get(keys::plugin_bytes(tenant, sha256)).await?;
-        bytes.map(Arc::new).ok_or_else(|| {
-            redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "the plugin's component is not stored",
-            ))
-        })
+        Ok(bytes.map(Arc::new))
     }
 
     /// Deletes a plugin, every version's bytes and its record.
@@ -132,10 +129,9 @@ impl Store {
     }
 
     pub async fn limits(&self, tenant: &str) -> redis::RedisResult<TenantLimits> {
-        let json: Option<String> = self.conn().get(keys::limits(tenant)).await?;
-        Ok(json
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default())
+        let key = keys::limits(tenant);
+        let json: Option<String> = self.conn().get(&key).await?;
+        Ok(super::decode_some(&key, json)?.unwrap_or_default())
     }
 
     pub async fn put_limits(&self, tenant: &str, limits: &TenantLimits) -> redis::RedisResult<()> {

@@ -43,8 +43,9 @@ impl Store {
     }
 
     pub async fn tenant(&self, id: &str) -> redis::RedisResult<Option<Tenant>> {
-        let json: Option<String> = self.conn().get(keys::tenant(id)).await?;
-        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        let key = keys::tenant(id);
+        let json: Option<String> = self.conn().get(&key).await?;
+        super::decode_some(&key, json)
     }
 
     pub async fn tenants(
