@@ -6,10 +6,10 @@
 //!            fanout (match endpoints, run plugins) ◀┘
 //!                                 │ fanout.lua: one task per endpoint
 //!                                 ▼
-//!                          gw:{pN}:delivery ─ group "delivery" ─▶ delivery (sign, POST)
-//!                                 ▲                                 │ 2xx: complete.lua
-//!                 move_due.lua    │                                 │ failure: retry.lua
-//!                          gw:{pN}:retry ◀──────────────────────────┘ last: dead letters
+//!                          gw:{pN}:delivery ─ group "delivery" ─▶ delivery: load ▶ admit ▶
+//!                                 ▲                          send ▶ record ▶ settle.lua
+//!                 move_due.lua    │                                 │ retry or held back
+//!                          gw:{pN}:retry ◀──────────────────────────┘ (else finished)
 //! ```
 //!
 //! Modules: [`config`] (layered settings), [`api`] (routes), [`queue`]
@@ -112,7 +112,9 @@ pub async fn run(
     let deliverer = Deliverer::new(
         queue.clone(),
         store.clone(),
-        delivery::client::HttpClient::new(d.allow_private_destinations)?,
+        Arc::new(delivery::client::HttpClient::new(
+            d.allow_private_destinations,
+        )?),
         DeliverySettings {
             policy: RetryPolicy::new(d.retry_schedule.clone(), d.jitter, d.max_retry_after),
             default_timeout: Duration::from_millis(d.default_timeout_ms),

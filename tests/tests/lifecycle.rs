@@ -58,8 +58,8 @@ async fn a_second_sigterm_exits_at_once() {
     );
     let sent = Instant::now();
     gateway.signal("TERM");
-    let status = block_in_place(|| gateway.wait_exit(Duration::from_secs(5)))
-        .expect("the gateway exits");
+    let status =
+        block_in_place(|| gateway.wait_exit(Duration::from_secs(5))).expect("the gateway exits");
     assert!(
         sent.elapsed() < Duration::from_millis(700),
         "exited {:?} after the second SIGTERM (status {status:?})",

@@ -377,9 +377,9 @@ mod tests {
         });
         let app = Router::new()
             .route_service("/slow", slow)
-            .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
-                within(limit, next.run(request))
-            }));
+            .layer(axum::middleware::from_fn(
+                move |request: Request, next: Next| within(limit, next.run(request)),
+            ));
         let request = Request::builder()
             .uri("/slow")
             .body(axum::body::Body::empty())

@@ -1,42 +1,42 @@
-//! The delivery stage: for each task, load the endpoint and the event body,
-//! sign, POST, and settle the task by the outcome.
+//! The delivery stage: one pipeline for every task, a single delivery or a
+//! batch alike (a single delivery is a batch of one):
 //!
-//! - 2xx: finished (`delivered`).
-//! - any other answer, a timeout or a connection error: retried on the
-//!   policy's schedule (`Retry-After` on 429/503 is a floor), and after the
-//!   last attempt dead-lettered with the last error.
-//! - 410 Gone: the endpoint is disabled and the task dead-lettered.
-//! - endpoint disabled: dead-lettered (redeliver it once re-enabled);
-//!   endpoint deleted or event expired: dropped.
-//! - held back by the endpoint's flow control ([`flow`]: rate, in-flight
-//!   cap, circuit, this process's share per endpoint): rescheduled to when
-//!   it may go, with its attempt count unchanged and no attempt logged.
+//! ```text
+//! load ─▶ admit ─▶ send ─▶ record ─▶ settle
+//! ```
 //!
-//! Every HTTP attempt is written to the endpoint's attempt log first.
+//! - **load** the endpoint and the bodies. Deleted endpoint or expired
+//!   events: dropped. Disabled endpoint: dead-lettered (redeliver it once
+//!   re-enabled). A fresh task of a batching endpoint is collected instead
+//!   ([`batch`]) and comes back as part of a batch task.
+//! - **admit** through the endpoint's flow control ([`flow`]: rate,
+//!   in-flight cap, circuit, this process's share of the permits); held
+//!   back: rescheduled to when it may go, its attempt count unchanged and no
+//!   attempt logged.
+//! - **send** one signed request through the [`Transport`] (a batch: one
+//!   JSON array, `webhook-id` the batch id).
+//! - **record** the attempt in the endpoint's attempt log (once per member
+//!   event, with the batch id) and give the flow-control lease back.
+//! - **settle** by the [`Outcome`]: 2xx delivered; any other answer, a
+//!   timeout or a connection error retried on the policy's schedule
+//!   (`Retry-After` on 429/503 is a floor), and after the last attempt
+//!   dead-lettered with the last error; 410 Gone disables the endpoint and
+//!   dead-letters. One script ([`Queue::settle`]) applies it; dead letters
+//!   (one per member, each redeliverable alone) are written just before, so
+//!   a crash between the two repeats a dead letter and never loses a task.
 //!
-//! Batching (an endpoint with `batch`): fresh tasks of that endpoint are
-//! collected in this process per (partition, tenant, endpoint), their stream
-//! entries left pending, until `max_events` are in or `max_wait_ms` has
-//! passed since the first; then they go as one request with a JSON array
-//! body, signed once, `webhook-id` the batch id. The batch passes flow
-//! control as one request and is settled as one unit by
-//! [`Queue::settle_batch`]: to the retry set as one task carrying its
-//! members (one attempt counter), or finished with every member's status;
-//! after the last attempt every member is dead-lettered on its own. Each
-//! attempt is logged once per member event, with the batch id. Collecting per
-//! partition keeps every batch's keys in one hash tag, so each settlement is
-//! one script; a crash while collecting leaves the entries pending, to be
-//! taken over. Keep `max_wait_ms` plus the request timeout below the
-//! visibility timeout, or collected entries are taken over while they wait.
+//! Keep a batching endpoint's `max_wait_ms` plus the request timeout below
+//! the visibility timeout, or collected entries are taken over while they wait.
 
+pub mod batch;
 pub mod client;
 pub mod flow;
+pub mod outcome;
 pub mod retry;
 pub mod signing;
+pub mod transport;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -46,13 +46,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock;
-use crate::queue::{DeadLetter, DeadStage, Entry, Queue, Settle, Status, StatusKind, Task, now_ms};
+use crate::queue::{DeadLetter, DeadStage, Entry, Queue, Settle, Task, now_ms};
 use crate::store::{AttemptRecord, Batching, Endpoint, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
-use client::{Attempt, HttpClient};
+use batch::{Added, CollectKey, Collector};
+use client::Attempt;
 use flow::{Admission, CircuitSettings, Flow};
+pub use outcome::Outcome;
 use retry::RetryPolicy;
+pub use transport::{Request, Transport};
 
 /// Entries read per step at most.
 const MAX_BATCH: usize = 128;
@@ -72,21 +75,10 @@ pub struct Deliverer {
     inner: Arc<Inner>,
 }
 
-/// Tasks of one batched endpoint (in one partition) collected so far.
-struct Collecting {
-    /// Tells this collection from a later one of the same endpoint.
-    seq: u64,
-    /// Stream entry id and task of each member.
-    entries: Vec<(String, Task)>,
-}
-
-/// (partition, tenant, endpoint).
-type CollectKey = (u16, String, String);
-
 struct Inner {
     queue: Queue,
     store: Store,
-    http: HttpClient,
+    transport: Arc<dyn Transport>,
     flow: Flow,
     settings: DeliverySettings,
     metrics: Metrics,
@@ -95,16 +87,29 @@ struct Inner {
     hard_stop: CancellationToken,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
-    // A std mutex: one map operation per collected task, never held across an await.
-    collecting: Mutex<HashMap<CollectKey, Collecting>>,
-    next_seq: AtomicU64,
+    collector: Collector,
+}
+
+/// A task on its way through the pipeline, with the stream entries it
+/// settles: its own, or a just-collected batch's members'.
+struct Unit {
+    entries: Vec<String>,
+    task: Task,
+}
+
+/// What the load step found.
+enum Loaded {
+    /// Go on: the endpoint and the bodies still kept, in member order.
+    Ready(Box<Endpoint>, Vec<String>),
+    /// Settle at once.
+    Done(Outcome),
 }
 
 impl Deliverer {
     pub fn new(
         queue: Queue,
         store: Store,
-        http: HttpClient,
+        transport: Arc<dyn Transport>,
         settings: DeliverySettings,
         metrics: Metrics,
     ) -> Self {
@@ -119,15 +124,14 @@ impl Deliverer {
             inner: Arc::new(Inner {
                 queue,
                 store,
-                http,
+                transport,
                 flow,
                 settings,
                 metrics,
                 hard_stop: CancellationToken::new(),
                 permits,
                 tracker: TaskTracker::new(),
-                collecting: Mutex::default(),
-                next_seq: AtomicU64::new(0),
+                collector: Collector::default(),
             }),
         }
     }
@@ -180,145 +184,235 @@ impl Stage for Deliverer {
 }
 
 impl Inner {
+    /// One stream entry: a task to run through the pipeline, or to collect.
     async fn deliver(self: &Arc<Self>, p: u16, entry: &Entry) -> anyhow::Result<()> {
         let task: Task = match serde_json::from_str(&entry.json) {
             Ok(t) => t,
             Err(e) => {
-                tracing::error!(partition = p, entry = %entry.id, error = %e, "unreadable delivery task; dropping it");
-                let placeholder = Task::new("", "", "");
-                self.queue
-                    .complete(
-                        p,
-                        &entry.id,
-                        &placeholder,
-                        &Status::new(StatusKind::Dropped, 0),
-                    )
-                    .await?;
+                tracing::error!(partition = p, entry = %entry.id, error = %e,
+                    "unreadable delivery task: it names no event to deliver; discarding it");
+                self.queue.discard(p, &entry.id).await?;
                 return Ok(());
             }
         };
-        if !task.members.is_empty() {
-            return self
-                .deliver_batch(p, std::slice::from_ref(&entry.id), task)
-                .await;
-        }
-        let (endpoint, body) = match &task.body {
-            Some(body) => (
-                self.store.endpoint(&task.tenant, &task.endpoint).await?,
-                Some(body.clone()),
-            ),
-            None => tokio::try_join!(
-                self.store.endpoint(&task.tenant, &task.endpoint),
-                self.store.event_body(p, &task.tenant, &task.event),
-            )?,
+        let unit = Unit {
+            entries: vec![entry.id.clone()],
+            task,
         };
-        let (Some(endpoint), Some(body)) = (endpoint, body) else {
-            self.metrics.deliveries_dropped.inc();
-            let mut status = Status::new(StatusKind::Dropped, task.attempt);
-            status.last_error = Some("the endpoint was deleted or the event expired".into());
-            self.queue.complete(p, &entry.id, &task, &status).await?;
-            return Ok(());
+        let loaded = self.load(p, &unit.task).await?;
+        if let Loaded::Ready(endpoint, _) = &loaded
+            && let Some(batching) = endpoint.batch
+            && unit.task.members.is_empty()
+        {
+            return self.collect(p, entry, unit.task, batching).await;
+        }
+        self.run(p, unit, loaded).await
+    }
+
+    /// The pipeline after the load step.
+    async fn run(&self, p: u16, unit: Unit, loaded: Loaded) -> anyhow::Result<()> {
+        let outcome = match loaded {
+            Loaded::Done(outcome) => outcome,
+            Loaded::Ready(endpoint, bodies) => {
+                match self.attempt(&unit.task, endpoint, bodies).await? {
+                    Some(outcome) => outcome,
+                    None => return Ok(()),
+                }
+            }
+        };
+        self.settle(p, &unit, outcome).await
+    }
+
+    /// Load: the endpoint, and the body of every member still kept.
+    async fn load(&self, p: u16, task: &Task) -> anyhow::Result<Loaded> {
+        let (endpoint, bodies) = tokio::try_join!(
+            self.store.endpoint(&task.tenant, &task.endpoint),
+            self.bodies(p, task),
+        )?;
+        let Some(endpoint) = endpoint.filter(|_| !bodies.is_empty()) else {
+            return Ok(Loaded::Done(Outcome::Dropped {
+                reason: "the endpoint was deleted or the event expired",
+            }));
         };
         if endpoint.disabled {
             let reason = endpoint
                 .disabled_reason
                 .as_deref()
                 .unwrap_or("disabled by the tenant");
-            let task = Task {
-                reserved: None,
-                ..task
+            return Ok(Loaded::Done(Outcome::DeadLetter {
+                attempts: task.attempt,
+                reason: format!("endpoint disabled: {reason}"),
+                code: None,
+            }));
+        }
+        Ok(Loaded::Ready(Box::new(endpoint), bodies))
+    }
+
+    /// The delivery bodies of a task's members still kept, in member order.
+    async fn bodies(&self, p: u16, task: &Task) -> redis::RedisResult<Vec<String>> {
+        let mut bodies = Vec::with_capacity(task.members().len());
+        for member in task.members() {
+            let body = match &member.body {
+                Some(body) => Some(body.clone()),
+                None => {
+                    self.store
+                        .event_body(p, &member.tenant, &member.event)
+                        .await?
+                }
             };
-            return self
-                .dead_letter(
-                    p,
-                    entry,
-                    &task,
-                    format!("endpoint disabled: {reason}"),
-                    None,
-                )
-                .await;
+            bodies.extend(body);
         }
-        if let Some(batching) = endpoint.batch {
-            return self.collect(p, entry, task, batching).await;
-        }
-        let settings = &self.settings;
+        Ok(bodies)
+    }
+
+    /// Admit, send and record; `None` when the shutdown grace ran out
+    /// mid-request (the task stays pending, to be taken over).
+    async fn attempt(
+        &self,
+        task: &Task,
+        endpoint: Box<Endpoint>,
+        mut bodies: Vec<String>,
+    ) -> anyhow::Result<Option<Outcome>> {
         let timeout = self.timeout(&endpoint);
-        let lease = match self.flow.admit(&task, &endpoint, timeout).await? {
+        let lease = match self.flow.admit(task, &endpoint, timeout).await? {
             Admission::Go(lease) => lease,
             Admission::Wait {
                 until_ms,
                 why,
                 reserved,
             } => {
-                return self
-                    .hold_back(p, entry, task, until_ms, why, reserved)
-                    .await;
+                return Ok(Some(Outcome::HeldBack {
+                    until_ms,
+                    why,
+                    reserved,
+                }));
             }
         };
-
+        let body = match (task.members.is_empty(), bodies.pop()) {
+            (true, Some(body)) => body,
+            (_, last) => {
+                bodies.extend(last);
+                format!("[{}]", bodies.join(","))
+            }
+        };
         let headers = request_headers(&endpoint, &task.msg_id, body.as_bytes())?;
+        let request = Request {
+            url: endpoint.url.clone(),
+            headers,
+            body: body.into_bytes(),
+            timeout,
+        };
         let attempt = tokio::select! {
-            a = self.http.post(&endpoint.url, headers, body.into_bytes(), timeout) => a,
-            () = self.hard_stop.cancelled() => return Ok(()),
+            a = self.transport.send(request) => a,
+            () = self.hard_stop.cancelled() => return Ok(None),
         };
-        self.flow.settle(&task, lease, attempt.succeeded()).await?;
-        let made = task.attempt + 1;
-        self.store
-            .record_attempt(
-                &task.tenant,
-                &task.endpoint,
-                &attempt_record(&task, made, &attempt),
-            )
-            .await?;
+        self.flow.settle(task, lease, attempt.succeeded()).await?;
+        self.record(task, &attempt).await?;
+        let n = task.members().len() as u64;
+        match attempt.succeeded() {
+            true => self.metrics.deliveries_succeeded.add(n),
+            false => self.metrics.deliveries_failed.add(n),
+        }
+        let policy = &self.settings.policy;
+        Ok(Some(Outcome::of_attempt(
+            policy,
+            task.attempt,
+            &attempt,
+            now_ms(),
+        )))
+    }
 
-        if attempt.succeeded() {
-            self.metrics.deliveries_succeeded.inc();
-            let mut status = Status::new(StatusKind::Delivered, made);
-            status.last_status_code = attempt.status;
-            self.queue.complete(p, &entry.id, &task, &status).await?;
-            return Ok(());
+    /// Record: one attempt record per member, with the batch id for a batch.
+    async fn record(&self, task: &Task, attempt: &Attempt) -> anyhow::Result<()> {
+        let batch_id = (!task.members.is_empty()).then(|| task.msg_id.clone());
+        let records: Vec<AttemptRecord> = task
+            .members()
+            .iter()
+            .map(|member| AttemptRecord {
+                batch_id: batch_id.clone(),
+                ..attempt_record(member, task.attempt + 1, attempt)
+            })
+            .collect();
+        self.store
+            .record_attempts(&task.tenant, &task.endpoint, &records)
+            .await?;
+        Ok(())
+    }
+
+    /// Settle: applies the outcome to the task in one script, after its
+    /// dead letters (if any) are written and a 410's endpoint disabled.
+    async fn settle(&self, p: u16, unit: &Unit, outcome: Outcome) -> anyhow::Result<()> {
+        let task = &unit.task;
+        let status = outcome.status(task.attempt);
+        let n = task.members().len() as u64;
+        if let Outcome::Gone { .. } = outcome {
+            self.disable_gone(task).await?;
         }
-        self.metrics.deliveries_failed.inc();
-        let error = attempt
-            .error
-            .clone()
-            .unwrap_or_else(|| "delivery failed".into());
-        let done = Task {
-            attempt: made,
-            reserved: None,
-            ..task.clone()
+        if let Some(reason) = outcome.dead_letter_reason() {
+            self.write_dead_letters(p, task, &outcome, reason).await?;
+        }
+        let (next, settle) = match &outcome {
+            Outcome::Retry {
+                attempts, at_ms, ..
+            } => (
+                Task {
+                    attempt: *attempts,
+                    reserved: None,
+                    ..task.clone()
+                },
+                Settle::Retry { due_ms: *at_ms },
+            ),
+            Outcome::HeldBack {
+                until_ms, reserved, ..
+            } => (
+                Task {
+                    reserved: *reserved,
+                    ..task.clone()
+                },
+                Settle::Retry { due_ms: *until_ms },
+            ),
+            _ => (task.clone(), Settle::Finish),
         };
-        if attempt.gone() {
-            self.disable_gone(&task).await?;
-            return self
-                .dead_letter(
-                    p,
-                    entry,
-                    &done,
-                    format!("{error}: endpoint disabled"),
-                    attempt.status,
-                )
-                .await;
-        }
-        match settings.policy.next_delay(made, attempt.retry_after) {
-            Some(delay) => {
-                let due = now_ms() + delay.as_millis() as u64;
-                let mut status = Status::new(StatusKind::Retrying, made);
-                status.last_status_code = attempt.status;
-                status.last_error = Some(error);
-                status.next_attempt_at = Some(clock::ms_to_rfc3339(due));
-                self.queue
-                    .retry_at(p, &entry.id, &done, due, &status)
-                    .await?;
-                self.metrics.retries_scheduled.inc();
-                Ok(())
+        self.queue
+            .settle(p, &unit.entries, &next, settle, &status)
+            .await?;
+        match outcome {
+            Outcome::Retry { .. } => self.metrics.retries_scheduled.inc(),
+            Outcome::HeldBack { .. } => self.metrics.deliveries_held_back.inc(),
+            Outcome::Dropped { .. } => self.metrics.deliveries_dropped.add(n),
+            Outcome::DeadLetter { .. } | Outcome::Gone { .. } => {
+                self.metrics.deliveries_dead_lettered.add(n)
             }
-            None => {
-                let error = format!("gave up after {made} attempts; last: {error}");
-                self.dead_letter(p, entry, &done, error, attempt.status)
-                    .await
-            }
+            Outcome::Delivered { .. } => {}
         }
+        Ok(())
+    }
+
+    /// One dead letter per member, each redeliverable on its own.
+    async fn write_dead_letters(
+        &self,
+        p: u16,
+        task: &Task,
+        outcome: &Outcome,
+        reason: String,
+    ) -> anyhow::Result<()> {
+        let status = outcome.status(task.attempt);
+        for member in task.members() {
+            let letter = DeadLetter {
+                task: Task {
+                    attempt: status.attempts,
+                    reserved: None,
+                    ..member.clone()
+                },
+                partition: p,
+                stage: DeadStage::Delivery,
+                error: reason.clone(),
+                last_status_code: status.last_status_code,
+                dead_at: clock::now_rfc3339(),
+            };
+            self.queue.write_dead_letter(&letter).await?;
+        }
+        Ok(())
     }
 
     fn timeout(&self, endpoint: &Endpoint) -> Duration {
@@ -338,31 +432,19 @@ impl Inner {
         batching: Batching,
     ) -> anyhow::Result<()> {
         let key: CollectKey = (p, task.tenant.clone(), task.endpoint.clone());
-        let (full, started) = {
-            let mut collecting = self.collecting.lock().expect("batch lock poisoned");
-            let c = collecting.entry(key.clone()).or_insert_with(|| Collecting {
-                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
-                entries: Vec::new(),
-            });
-            if c.entries.iter().any(|(id, _)| *id == entry.id) {
-                return Ok(());
+        match self
+            .collector
+            .add(key.clone(), &entry.id, task, batching.max_events)
+        {
+            Added::Full(full) => self.send_collected(p, full).await,
+            Added::Started(seq) => {
+                let inner = self.clone();
+                let wait = Duration::from_millis(batching.max_wait_ms);
+                self.tracker
+                    .spawn(async move { inner.flush_after(key, seq, wait).await });
+                Ok(())
             }
-            c.entries.push((entry.id.clone(), task));
-            if c.entries.len() >= batching.max_events as usize {
-                (collecting.remove(&key), None)
-            } else {
-                (None, (c.entries.len() == 1).then_some(c.seq))
-            }
-        };
-        if let Some(seq) = started {
-            let inner = self.clone();
-            let wait = Duration::from_millis(batching.max_wait_ms);
-            self.tracker
-                .spawn(async move { inner.flush_after(key, seq, wait).await });
-        }
-        match full {
-            Some(c) => self.send_collected(p, c).await,
-            None => Ok(()),
+            Added::Joined => Ok(()),
         }
     }
 
@@ -376,14 +458,7 @@ impl Inner {
             () = self.hard_stop.cancelled() => return,
         };
         let Ok(_permit) = permit else { return };
-        let taken = {
-            let mut collecting = self.collecting.lock().expect("batch lock poisoned");
-            match collecting.get(&key) {
-                Some(c) if c.seq == seq => collecting.remove(&key),
-                _ => None,
-            }
-        };
-        if let Some(c) = taken
+        if let Some(c) = self.collector.take(&key, seq)
             && let Err(e) = self.send_collected(key.0, c).await
         {
             tracing::warn!(partition = key.0, tenant = %key.1, endpoint = %key.2, error = format!("{e:#}"),
@@ -391,235 +466,12 @@ impl Inner {
         }
     }
 
-    async fn send_collected(&self, p: u16, c: Collecting) -> anyhow::Result<()> {
-        let (ids, members): (Vec<String>, Vec<Task>) = c.entries.into_iter().unzip();
-        let Some(first) = members.first() else {
+    async fn send_collected(&self, p: u16, collected: batch::Collected) -> anyhow::Result<()> {
+        let Some((entries, task)) = collected.into_batch() else {
             return Ok(());
         };
-        let (tenant, endpoint) = (first.tenant.clone(), first.endpoint.clone());
-        let batch = Task::batch(&tenant, &endpoint, members);
-        self.deliver_batch(p, &ids, batch).await
-    }
-
-    /// Sends a batch as one request and settles it as one unit; `entry_ids`
-    /// are its stream entries.
-    async fn deliver_batch(&self, p: u16, entry_ids: &[String], batch: Task) -> anyhow::Result<()> {
-        let n = batch.members.len() as u64;
-        let endpoint = self.store.endpoint(&batch.tenant, &batch.endpoint).await?;
-        let bodies = self.member_bodies(p, &batch).await?;
-        let Some(endpoint) = endpoint.filter(|_| !bodies.is_empty()) else {
-            self.metrics.deliveries_dropped.add(n);
-            let mut status = Status::new(StatusKind::Dropped, batch.attempt);
-            status.last_error = Some("the endpoint was deleted or the events expired".into());
-            self.queue
-                .settle_batch(p, entry_ids, &batch, Settle::Finish, &status)
-                .await?;
-            return Ok(());
-        };
-        if endpoint.disabled {
-            let reason = endpoint
-                .disabled_reason
-                .as_deref()
-                .unwrap_or("disabled by the tenant");
-            return self
-                .dead_letter_batch(
-                    p,
-                    entry_ids,
-                    &batch,
-                    format!("endpoint disabled: {reason}"),
-                    None,
-                )
-                .await;
-        }
-        let timeout = self.timeout(&endpoint);
-        let lease = match self.flow.admit(&batch, &endpoint, timeout).await? {
-            Admission::Go(lease) => lease,
-            Admission::Wait {
-                until_ms,
-                why,
-                reserved,
-            } => {
-                let status = held_status(batch.attempt, why, until_ms);
-                let next = Task { reserved, ..batch };
-                self.queue
-                    .settle_batch(
-                        p,
-                        entry_ids,
-                        &next,
-                        Settle::Retry { due_ms: until_ms },
-                        &status,
-                    )
-                    .await?;
-                self.metrics.deliveries_held_back.inc();
-                return Ok(());
-            }
-        };
-
-        let body = format!("[{}]", bodies.join(","));
-        let headers = request_headers(&endpoint, &batch.msg_id, body.as_bytes())?;
-        let attempt = tokio::select! {
-            a = self.http.post(&endpoint.url, headers, body.into_bytes(), timeout) => a,
-            () = self.hard_stop.cancelled() => return Ok(()),
-        };
-        self.flow.settle(&batch, lease, attempt.succeeded()).await?;
-        let made = batch.attempt + 1;
-        for member in &batch.members {
-            let mut record = attempt_record(member, made, &attempt);
-            record.batch_id = Some(batch.msg_id.clone());
-            self.store
-                .record_attempt(&batch.tenant, &batch.endpoint, &record)
-                .await?;
-        }
-
-        if attempt.succeeded() {
-            self.metrics.deliveries_succeeded.add(n);
-            let mut status = Status::new(StatusKind::Delivered, made);
-            status.last_status_code = attempt.status;
-            self.queue
-                .settle_batch(p, entry_ids, &batch, Settle::Finish, &status)
-                .await?;
-            return Ok(());
-        }
-        self.metrics.deliveries_failed.add(n);
-        let error = attempt
-            .error
-            .clone()
-            .unwrap_or_else(|| "delivery failed".into());
-        let done = Task {
-            attempt: made,
-            reserved: None,
-            ..batch
-        };
-        if attempt.gone() {
-            self.disable_gone(&done).await?;
-            return self
-                .dead_letter_batch(
-                    p,
-                    entry_ids,
-                    &done,
-                    format!("{error}: endpoint disabled"),
-                    attempt.status,
-                )
-                .await;
-        }
-        match self.settings.policy.next_delay(made, attempt.retry_after) {
-            Some(delay) => {
-                let due = now_ms() + delay.as_millis() as u64;
-                let mut status = Status::new(StatusKind::Retrying, made);
-                status.last_status_code = attempt.status;
-                status.last_error = Some(error);
-                status.next_attempt_at = Some(clock::ms_to_rfc3339(due));
-                self.queue
-                    .settle_batch(p, entry_ids, &done, Settle::Retry { due_ms: due }, &status)
-                    .await?;
-                self.metrics.retries_scheduled.inc();
-                Ok(())
-            }
-            None => {
-                let error = format!("gave up after {made} attempts; last: {error}");
-                self.dead_letter_batch(p, entry_ids, &done, error, attempt.status)
-                    .await
-            }
-        }
-    }
-
-    /// The delivery bodies of a batch's members still kept, in member order.
-    async fn member_bodies(&self, p: u16, batch: &Task) -> anyhow::Result<Vec<String>> {
-        let mut bodies = Vec::with_capacity(batch.members.len());
-        for member in &batch.members {
-            let body = match &member.body {
-                Some(body) => Some(body.clone()),
-                None => {
-                    self.store
-                        .event_body(p, &member.tenant, &member.event)
-                        .await?
-                }
-            };
-            bodies.extend(body);
-        }
-        Ok(bodies)
-    }
-
-    /// One dead letter per member (each can be redelivered alone), then the
-    /// batch is finished. The letters are written first, as in [`Self::dead_letter`].
-    async fn dead_letter_batch(
-        &self,
-        p: u16,
-        entry_ids: &[String],
-        batch: &Task,
-        error: String,
-        code: Option<u16>,
-    ) -> anyhow::Result<()> {
-        for member in &batch.members {
-            let letter = DeadLetter {
-                task: Task {
-                    attempt: batch.attempt,
-                    reserved: None,
-                    ..member.clone()
-                },
-                partition: p,
-                stage: DeadStage::Delivery,
-                error: error.clone(),
-                last_status_code: code,
-                dead_at: clock::now_rfc3339(),
-            };
-            self.queue.write_dead_letter(&letter).await?;
-        }
-        let mut status = Status::new(StatusKind::DeadLettered, batch.attempt);
-        status.last_status_code = code;
-        status.last_error = Some(error);
-        self.queue
-            .settle_batch(p, entry_ids, batch, Settle::Finish, &status)
-            .await?;
-        self.metrics
-            .deliveries_dead_lettered
-            .add(batch.members.len() as u64);
-        Ok(())
-    }
-
-    /// Reschedules a task that flow control held back: not an attempt.
-    async fn hold_back(
-        &self,
-        p: u16,
-        entry: &Entry,
-        task: Task,
-        until_ms: u64,
-        why: &str,
-        reserved: Option<u64>,
-    ) -> anyhow::Result<()> {
-        let status = held_status(task.attempt, why, until_ms);
-        let next = Task { reserved, ..task };
-        self.queue
-            .retry_at(p, &entry.id, &next, until_ms, &status)
-            .await?;
-        self.metrics.deliveries_held_back.inc();
-        Ok(())
-    }
-
-    async fn dead_letter(
-        &self,
-        p: u16,
-        entry: &Entry,
-        task: &Task,
-        error: String,
-        code: Option<u16>,
-    ) -> anyhow::Result<()> {
-        let mut status = Status::new(StatusKind::DeadLettered, task.attempt);
-        status.last_status_code = code;
-        status.last_error = Some(error.clone());
-        let letter = DeadLetter {
-            task: task.clone(),
-            partition: p,
-            stage: DeadStage::Delivery,
-            error,
-            last_status_code: code,
-            dead_at: clock::now_rfc3339(),
-        };
-        self.queue
-            .dead_letter(p, &entry.id, &letter, &status)
-            .await?;
-        self.metrics.deliveries_dead_lettered.inc();
-        Ok(())
+        let loaded = self.load(p, &task).await?;
+        self.run(p, Unit { entries, task }, loaded).await
     }
 
     async fn disable_gone(&self, task: &Task) -> anyhow::Result<()> {
@@ -674,18 +526,4 @@ fn attempt_record(task: &Task, made: u32, attempt: &Attempt) -> AttemptRecord {
         error: attempt.error.clone(),
         at: clock::now_rfc3339(),
     }
-}
-
-/// The status of a task held back (throttled, over a cap, circuit open):
-/// why, and when it is tried; its attempt count does not move.
-fn held_status(attempts: u32, why: &str, until_ms: u64) -> Status {
-    let kind = if attempts == 0 {
-        StatusKind::Pending
-    } else {
-        StatusKind::Retrying
-    };
-    let mut status = Status::new(kind, attempts);
-    status.last_error = Some(why.to_string());
-    status.next_attempt_at = Some(clock::ms_to_rfc3339(until_ms));
-    status
 }

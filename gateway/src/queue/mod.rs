@@ -137,6 +137,15 @@ impl Task {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a task always serialises")
     }
+
+    /// The deliveries this task carries: its members if it is a batch,
+    /// else itself.
+    pub fn members(&self) -> &[Task] {
+        match self.members.is_empty() {
+            true => std::slice::from_ref(self),
+            false => &self.members,
+        }
+    }
 }
 
 /// What fan-out decided for one endpoint.
@@ -208,10 +217,8 @@ struct Scripts {
     ingest: Script,
     fanout: Script,
     keep: Script,
-    complete: Script,
-    retry: Script,
+    settle: Script,
     move_due: Script,
-    batch: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -226,10 +233,8 @@ fn scripts() -> &'static Scripts {
             include_str!("scripts/keep_event.lua"),
             include_str!("scripts/keep.lua")
         )),
-        complete: Script::new(include_str!("scripts/complete.lua")),
-        retry: Script::new(include_str!("scripts/retry.lua")),
+        settle: Script::new(include_str!("scripts/settle.lua")),
         move_due: Script::new(include_str!("scripts/move_due.lua")),
-        batch: Script::new(include_str!("scripts/batch.lua")),
     })
 }
 
@@ -402,76 +407,25 @@ impl Queue {
             .await
     }
 
-    /// Removes a finished task and records its final status on the event.
-    pub async fn complete(
+    /// Settles a delivery task (single or batch): acknowledges and removes
+    /// its stream `entries` and records `status` for every member; with
+    /// `Settle::Retry` the task (`next`, as it is to be tried again) goes to
+    /// the retry set, with `Settle::Finish` it is done. One script
+    /// (`settle.lua`), applied only if the task is still unsettled (`false`
+    /// otherwise: nothing changed).
+    pub async fn settle(
         &self,
         p: u16,
-        entry_id: &str,
-        task: &Task,
-        status: &Status,
-    ) -> redis::RedisResult<bool> {
-        let done: i64 = self
-            .scripts
-            .complete
-            .key(keys::delivery_stream(p))
-            .key(keys::event(p, &task.tenant, &task.event))
-            .key(keys::backlog(p, &task.tenant))
-            .arg(DELIVERY_GROUP)
-            .arg(entry_id)
-            .arg(keys::status_field(&task.endpoint))
-            .arg(status.to_json())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(done == 1)
-    }
-
-    /// Moves a task to the retry set, due at `due_ms`: with its attempt count
-    /// advanced after a failure, unchanged when flow control held it back.
-    pub async fn retry_at(
-        &self,
-        p: u16,
-        entry_id: &str,
+        entries: &[String],
         next: &Task,
-        due_ms: u64,
-        status: &Status,
-    ) -> redis::RedisResult<bool> {
-        let done: i64 = self
-            .scripts
-            .retry
-            .key(keys::delivery_stream(p))
-            .key(keys::retry_set(p))
-            .key(keys::event(p, &next.tenant, &next.event))
-            .arg(DELIVERY_GROUP)
-            .arg(entry_id)
-            .arg(due_ms)
-            .arg(next.to_json())
-            .arg(keys::status_field(&next.endpoint))
-            .arg(status.to_json())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(done == 1)
-    }
-
-    /// Settles a batch: acknowledges and removes its stream entries (its
-    /// members' own entries when it was just collected, its one batch entry
-    /// when it came from the retry set) and records `status` for every member.
-    /// With `Settle::Retry` the batch task goes to the retry set as one task
-    /// and the members stay counted in the backlog; with `Settle::Finish`
-    /// the backlog goes down by one per member. All in one script, and only
-    /// if every entry is still unfinished (`false` otherwise: nothing changed).
-    pub async fn settle_batch(
-        &self,
-        p: u16,
-        entry_ids: &[String],
-        batch: &Task,
         settle: Settle,
         status: &Status,
     ) -> redis::RedisResult<bool> {
-        let mut call = self.scripts.batch.prepare_invoke();
+        let mut call = self.scripts.settle.prepare_invoke();
         call.key(keys::delivery_stream(p))
             .key(keys::retry_set(p))
-            .key(keys::backlog(p, &batch.tenant));
-        for member in &batch.members {
+            .key(keys::backlog(p, &next.tenant));
+        for member in next.members() {
             call.key(keys::event(p, &member.tenant, &member.event));
         }
         let (mode, due) = match settle {
@@ -481,12 +435,25 @@ impl Queue {
         call.arg(DELIVERY_GROUP)
             .arg(mode)
             .arg(due)
-            .arg(batch.to_json())
-            .arg(keys::status_field(&batch.endpoint))
+            .arg(next.to_json())
+            .arg(keys::status_field(&next.endpoint))
             .arg(status.to_json())
-            .arg(entry_ids);
+            .arg(entries);
         let done: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         Ok(done == 1)
+    }
+
+    /// Acknowledges and removes a delivery entry that does not decode (it
+    /// names no tenant or event to record anything for).
+    pub async fn discard(&self, p: u16, entry_id: &str) -> redis::RedisResult<()> {
+        redis::pipe()
+            .atomic()
+            .xack(keys::delivery_stream(p), DELIVERY_GROUP, &[entry_id])
+            .ignore()
+            .xdel(keys::delivery_stream(p), &[entry_id])
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await
     }
 
     /// Moves due retries of partition `p` into its delivery stream.
@@ -518,21 +485,6 @@ impl Queue {
             .ignore()
             .query_async(&mut self.conn.clone())
             .await
-    }
-
-    /// Writes a dead letter for a task that will not be tried again, then
-    /// finishes the task. The dead letter is written first: a crash between
-    /// the two leaves the task pending (tried again), never lost.
-    pub async fn dead_letter(
-        &self,
-        p: u16,
-        entry_id: &str,
-        letter: &DeadLetter,
-        status: &Status,
-    ) -> redis::RedisResult<()> {
-        self.write_dead_letter(letter).await?;
-        self.complete(p, entry_id, &letter.task, status).await?;
-        Ok(())
     }
 
     /// Appends a dead letter to its tenant's stream.
@@ -573,7 +525,7 @@ impl Queue {
     }
 }
 
-/// What settling a batch does with it.
+/// What settling a task does with it.
 #[derive(Debug, Clone, Copy)]
 pub enum Settle {
     /// To the retry set as one task, due at `due_ms`.

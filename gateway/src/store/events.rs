@@ -125,23 +125,26 @@ impl Store {
         self.conn().hget(keys::event(p, tenant, id), "body").await
     }
 
-    pub async fn record_attempt(
+    /// Appends attempt records to the endpoint's attempt log, in one round trip.
+    pub async fn record_attempts(
         &self,
         tenant: &str,
         endpoint: &str,
-        record: &AttemptRecord,
+        records: &[AttemptRecord],
     ) -> redis::RedisResult<()> {
-        let json = serde_json::to_string(record).expect("an attempt always serialises");
-        let _: String = self
-            .conn()
-            .xadd_maxlen(
-                keys::attempts(tenant, endpoint),
+        let key = keys::attempts(tenant, endpoint);
+        let mut pipe = redis::pipe();
+        for record in records {
+            let json = serde_json::to_string(record).expect("an attempt always serialises");
+            pipe.xadd_maxlen(
+                &key,
                 redis::streams::StreamMaxlen::Approx(ATTEMPTS_KEPT),
                 "*",
                 &[("j", json)],
             )
-            .await?;
-        Ok(())
+            .ignore();
+        }
+        pipe.query_async(&mut self.conn()).await
     }
 
     /// Newest first.

@@ -1,0 +1,47 @@
+-- Settles one delivery task by its outcome, atomically: the task leaves the
+-- delivery stream and is finished (delivered, dead-lettered, dropped) or
+-- goes to the retry set (a failed attempt, or held back by flow control),
+-- and the outcome is recorded on every member event.
+--
+-- A task is a single delivery (one member: itself) or a batch (several).
+-- Its stream entries are its own one entry, or, for a batch just collected,
+-- its members' entries. Each member is counted once in the tenant's backlog
+-- from fan-out until its final outcome: a task put to the retry set keeps
+-- the count, a finished one takes it down by one per member.
+--
+-- KEYS[1] delivery stream   KEYS[2] retry set   KEYS[3] tenant's backlog counter
+-- KEYS[4..] the members' event hashes
+-- ARGV[1] group  ARGV[2] "retry" or "finish"  ARGV[3] due time (ms)
+-- ARGV[4] the task as it goes to the retry set (JSON)
+-- ARGV[5] status field  ARGV[6] status (JSON)  ARGV[7..] the stream entry ids
+--
+-- Returns 1 when settled; 0, changing nothing, when the task was already
+-- settled elsewhere (with several entries: when any of them was; the
+-- others stay pending and are taken over later).
+if #ARGV > 7 then
+  for i = 7, #ARGV do
+    if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) == 0 then
+      return 0
+    end
+  end
+end
+local acked = 0
+for i = 7, #ARGV do
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+end
+if acked == 0 then
+  return 0
+end
+if ARGV[2] == 'retry' then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+end
+for i = 4, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('HSET', KEYS[i], ARGV[5], ARGV[6])
+  end
+end
+if ARGV[2] == 'finish' and redis.call('DECRBY', KEYS[3], #KEYS - 3) <= 0 then
+  redis.call('DEL', KEYS[3])
+end
+return 1
