@@ -10,7 +10,7 @@
 //! command per batch.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::Semaphore;
@@ -21,15 +21,12 @@ use crate::clock;
 use crate::queue::{
     DeadLetter, DeadStage, Decision, Entry, IngestEntry, Queue, Status, StatusKind, Task,
 };
-use crate::store::{Endpoint, Store};
+use crate::store::{Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
 
 /// Entries under way at once in this process.
 const FANOUT_CONCURRENCY: usize = 64;
-
-/// A tenant's endpoints and the endpoint version they were read at.
-type Versioned = (u64, Arc<Vec<Endpoint>>);
 
 #[derive(Clone)]
 pub struct Fanout {
@@ -43,19 +40,24 @@ struct Inner {
     store: Store,
     chain: Chain,
     metrics: Metrics,
-    // A std mutex: one lookup or insert per tenant per batch, never held across an await.
-    cache: Mutex<HashMap<String, Versioned>>,
+    endpoints: EndpointLists,
 }
 
 impl Fanout {
-    pub fn new(queue: Queue, store: Store, chain: Chain, metrics: Metrics) -> Self {
+    pub fn new(
+        queue: Queue,
+        store: Store,
+        endpoints: EndpointLists,
+        chain: Chain,
+        metrics: Metrics,
+    ) -> Self {
         Fanout {
             inner: Arc::new(Inner {
                 queue,
                 store,
                 chain,
                 metrics,
-                cache: Mutex::new(HashMap::new()),
+                endpoints,
             }),
             permits: Arc::new(Semaphore::new(FANOUT_CONCURRENCY)),
             tracker: TaskTracker::new(),
@@ -70,27 +72,6 @@ impl Fanout {
 }
 
 impl Inner {
-    /// The tenant's endpoints, from the cache while its version is current.
-    async fn endpoints(&self, tenant: &str) -> anyhow::Result<Arc<Vec<Endpoint>>> {
-        let version = self.store.endpoints_version(tenant).await?;
-        if let Some((v, eps)) = self
-            .cache
-            .lock()
-            .expect("fan-out cache poisoned")
-            .get(tenant)
-            && *v == version
-        {
-            return Ok(eps.clone());
-        }
-        let (version, eps) = self.store.all_endpoints(tenant).await?;
-        let eps = Arc::new(eps);
-        self.cache
-            .lock()
-            .expect("fan-out cache poisoned")
-            .insert(tenant.to_string(), (version, eps.clone()));
-        Ok(eps)
-    }
-
     async fn fan_out(
         &self,
         p: u16,
@@ -134,7 +115,7 @@ impl Inner {
         }
         let added = self
             .queue
-            .fan_out(p, &raw.id, entry, &decisions)
+            .fan_out(p, raw, entry, &decisions)
             .await
             .with_context(|| format!("fanning out event {}", entry.event))?;
         self.metrics.tasks_fanned_out.add(added as u64);
@@ -200,7 +181,7 @@ impl Stage for Fanout {
             let endpoints = match by_tenant.get(&parsed.tenant) {
                 Some(eps) => eps.clone(),
                 None => {
-                    let eps = self.inner.endpoints(&parsed.tenant).await?;
+                    let eps = self.inner.endpoints.of(&parsed.tenant).await?;
                     by_tenant.insert(parsed.tenant.clone(), eps.clone());
                     eps
                 }

@@ -109,9 +109,11 @@ pub async fn run(
     let metrics = Metrics::default();
     let liveness = Liveness::default();
     let d = &config.delivery;
+    let endpoint_lists = store::EndpointLists::new(store.clone());
     let deliverer = Deliverer::new(
         queue.clone(),
         store.clone(),
+        endpoint_lists.clone(),
         Arc::new(delivery::client::HttpClient::new(
             d.allow_private_destinations,
         )?),
@@ -136,7 +138,13 @@ pub async fn run(
         contracts.clone(),
         metrics.clone(),
     );
-    let fanout = fanout::Fanout::new(queue.clone(), store.clone(), chain.clone(), metrics.clone());
+    let fanout = fanout::Fanout::new(
+        queue.clone(),
+        store.clone(),
+        endpoint_lists.clone(),
+        chain.clone(),
+        metrics.clone(),
+    );
     let fanout_stage = Arc::new(fanout.clone());
     let deliverer_stage = Arc::new(deliverer.clone());
 

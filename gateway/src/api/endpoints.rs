@@ -712,7 +712,7 @@ pub async fn replay(
                     truncated = true;
                     break 'partitions;
                 }
-                if state.queue.keep_event(p, &entry.id, &parsed).await? {
+                if state.queue.keep_event(p, entry, &parsed).await? {
                     state
                         .queue
                         .enqueue(p, &Task::new(&tenant, &parsed.event, &endpoint.id))

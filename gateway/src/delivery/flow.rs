@@ -69,6 +69,9 @@ pub enum Admission {
 pub struct Lease {
     token: String,
     probe: bool,
+    /// No lease in Redis to give back and a closed circuit without failures:
+    /// a success then changes nothing there, and settling it is skipped.
+    clean: bool,
     _slot: LocalSlot,
 }
 
@@ -140,7 +143,7 @@ impl Flow {
         let token = format!("{}:{}", task.msg_id, ulid::Ulid::new());
         let lease = (timeout + LEASE_MARGIN).as_millis() as u64;
         let key = |what| keys::endpoint_flow(&task.tenant, &endpoint.id, what);
-        let (verdict, at, probe): (u8, u64, u8) = self
+        let (verdict, at, probe, failures): (u8, u64, u8, u64) = self
             .gate
             .key(key("circuit"))
             .key(key("probe"))
@@ -161,6 +164,7 @@ impl Flow {
             Gate::Go { probe } => Admission::Go(Lease {
                 token,
                 probe,
+                clean: !probe && failures == 0 && endpoint.max_in_flight.unwrap_or(0) == 0,
                 _slot: slot,
             }),
             Gate::Open { until_ms } => Admission::Wait {
@@ -184,6 +188,9 @@ impl Flow {
         lease: Lease,
         succeeded: bool,
     ) -> redis::RedisResult<()> {
+        if succeeded && lease.clean {
+            return Ok(());
+        }
         let key = |what| keys::endpoint_flow(&task.tenant, &task.endpoint, what);
         let opened: u64 = self
             .settle

@@ -36,6 +36,7 @@ pub mod retry;
 pub mod signing;
 pub mod transport;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -47,7 +48,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock;
 use crate::queue::{DeadLetter, DeadStage, Entry, Queue, Settle, Task, now_ms};
-use crate::store::{AttemptRecord, Batching, Endpoint, Store};
+use crate::store::{AttemptRecord, Batching, Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
 use batch::{Added, CollectKey, Collector};
@@ -78,6 +79,7 @@ pub struct Deliverer {
 struct Inner {
     queue: Queue,
     store: Store,
+    endpoints: EndpointLists,
     transport: Arc<dyn Transport>,
     flow: Flow,
     settings: DeliverySettings,
@@ -109,6 +111,7 @@ impl Deliverer {
     pub fn new(
         queue: Queue,
         store: Store,
+        endpoints: EndpointLists,
         transport: Arc<dyn Transport>,
         settings: DeliverySettings,
         metrics: Metrics,
@@ -124,6 +127,7 @@ impl Deliverer {
             inner: Arc::new(Inner {
                 queue,
                 store,
+                endpoints,
                 transport,
                 flow,
                 settings,
@@ -154,7 +158,26 @@ impl Deliverer {
 
 impl Stage for Deliverer {
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> anyhow::Result<()> {
+        // Each tenant's endpoints are looked up once per read batch.
+        let mut lists: HashMap<String, Arc<Vec<Endpoint>>> = HashMap::new();
         for entry in entries {
+            let task: Task = match serde_json::from_str(&entry.json) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(partition = p, entry = %entry.id, error = %e,
+                        "unreadable delivery task: it names no event to deliver; discarding it");
+                    self.inner.queue.discard(p, &entry.id).await?;
+                    continue;
+                }
+            };
+            let endpoints = match lists.get(&task.tenant) {
+                Some(eps) => eps.clone(),
+                None => {
+                    let eps = self.inner.endpoints.of(&task.tenant).await?;
+                    lists.insert(task.tenant.clone(), eps.clone());
+                    eps
+                }
+            };
             let permit = self
                 .inner
                 .permits
@@ -166,7 +189,7 @@ impl Stage for Deliverer {
             self.inner.tracker.spawn(async move {
                 let _permit = permit;
                 inner.metrics.deliveries_in_flight.add(1);
-                if let Err(e) = inner.deliver(p, &entry).await {
+                if let Err(e) = inner.deliver(p, &entry, task, &endpoints).await {
                     tracing::warn!(partition = p, entry = %entry.id, error = format!("{e:#}"),
                         "could not settle a delivery; its task stays pending and will be taken over");
                 }
@@ -184,22 +207,20 @@ impl Stage for Deliverer {
 }
 
 impl Inner {
-    /// One stream entry: a task to run through the pipeline, or to collect.
-    async fn deliver(self: &Arc<Self>, p: u16, entry: &Entry) -> anyhow::Result<()> {
-        let task: Task = match serde_json::from_str(&entry.json) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(partition = p, entry = %entry.id, error = %e,
-                    "unreadable delivery task: it names no event to deliver; discarding it");
-                self.queue.discard(p, &entry.id).await?;
-                return Ok(());
-            }
-        };
+    /// One stream entry's task (`endpoints`: its tenant's): run through
+    /// the pipeline, or collected.
+    async fn deliver(
+        self: &Arc<Self>,
+        p: u16,
+        entry: &Entry,
+        task: Task,
+        endpoints: &[Endpoint],
+    ) -> anyhow::Result<()> {
         let unit = Unit {
             entries: vec![entry.id.clone()],
             task,
         };
-        let loaded = self.load(p, &unit.task).await?;
+        let loaded = self.load(p, &unit.task, endpoints).await?;
         if let Loaded::Ready(endpoint, _) = &loaded
             && let Some(batching) = endpoint.batch
             && unit.task.members.is_empty()
@@ -223,12 +244,14 @@ impl Inner {
         self.settle(p, &unit, outcome).await
     }
 
-    /// Load: the endpoint, and the body of every member still kept.
-    async fn load(&self, p: u16, task: &Task) -> anyhow::Result<Loaded> {
-        let (endpoint, bodies) = tokio::try_join!(
-            self.store.endpoint(&task.tenant, &task.endpoint),
-            self.bodies(p, task),
-        )?;
+    /// Load: the endpoint (from its tenant's `endpoints`), and the body of
+    /// every member still kept.
+    async fn load(&self, p: u16, task: &Task, endpoints: &[Endpoint]) -> anyhow::Result<Loaded> {
+        let endpoint = endpoints.iter().find(|e| e.id == task.endpoint);
+        let bodies = match endpoint {
+            Some(_) => self.bodies(p, task).await?,
+            None => Vec::new(),
+        };
         let Some(endpoint) = endpoint.filter(|_| !bodies.is_empty()) else {
             return Ok(Loaded::Done(Outcome::Dropped {
                 reason: "the endpoint was deleted or the event expired",
@@ -245,7 +268,7 @@ impl Inner {
                 code: None,
             }));
         }
-        Ok(Loaded::Ready(Box::new(endpoint), bodies))
+        Ok(Loaded::Ready(Box::new(endpoint.clone()), bodies))
     }
 
     /// The delivery bodies of a task's members still kept, in member order.
@@ -470,7 +493,8 @@ impl Inner {
         let Some((entries, task)) = collected.into_batch() else {
             return Ok(());
         };
-        let loaded = self.load(p, &task).await?;
+        let endpoints = self.endpoints.of(&task.tenant).await?;
+        let loaded = self.load(p, &task, &endpoints).await?;
         self.run(p, Unit { entries, task }, loaded).await
     }
 

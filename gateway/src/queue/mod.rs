@@ -368,7 +368,7 @@ impl Queue {
     pub async fn fan_out(
         &self,
         p: u16,
-        entry_id: &str,
+        raw: &Entry,
         entry: &IngestEntry,
         decisions: &[Decision],
     ) -> redis::RedisResult<usize> {
@@ -377,8 +377,9 @@ impl Queue {
             .key(keys::delivery_stream(p))
             .key(keys::event(p, &entry.tenant, &entry.event))
             .key(keys::backlog(p, &entry.tenant))
-            .arg(FANOUT_GROUP);
-        self.keep_event_args(&mut call, entry_id, entry);
+            .arg(FANOUT_GROUP)
+            .arg(&raw.id);
+        self.keep_event_args(&mut call, raw, entry);
         for decision in decisions {
             let (endpoint, status, task) = match decision {
                 Decision::Deliver { task, note } => {
@@ -629,32 +630,36 @@ impl Queue {
     pub async fn keep_event(
         &self,
         p: u16,
-        entry_id: &str,
+        raw: &Entry,
         entry: &IngestEntry,
     ) -> redis::RedisResult<bool> {
         let mut call = self.scripts.keep.prepare_invoke();
-        call.key(keys::ingest_stream(p))
-            .key(keys::event(p, &entry.tenant, &entry.event));
-        self.keep_event_args(&mut call, entry_id, entry);
+        call.key(keys::event(p, &entry.tenant, &entry.event));
+        self.keep_event_args(&mut call, raw, entry);
         let kept: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         Ok(kept == 1)
     }
 
     /// The arguments of `keep_event.lua`'s function, in its order: the
-    /// entry id, tenant, event id, type, timestamp and when the event's
-    /// hash expires (the entry's time plus the retention window).
+    /// tenant, event id, type, timestamp, when the event's hash expires (the
+    /// entry's time plus the retention window), now, and the body from the
+    /// entry when the gateway named the event ('' when `ingest.lua` made its
+    /// hash, or the entry carries no body).
     fn keep_event_args(
         &self,
         call: &mut redis::ScriptInvocation<'_>,
-        entry_id: &str,
+        raw: &Entry,
         entry: &IngestEntry,
     ) {
-        call.arg(entry_id)
-            .arg(&entry.tenant)
+        let named_here = entry_of_event(&entry.event).is_some();
+        let body = raw.body.as_deref().filter(|_| named_here).unwrap_or("");
+        call.arg(&entry.tenant)
             .arg(&entry.event)
             .arg(&entry.event_type)
             .arg(&entry.timestamp)
-            .arg(entry_ms(entry_id) + self.retention_ms);
+            .arg(entry_ms(&raw.id) + self.retention_ms)
+            .arg(now_ms())
+            .arg(body);
     }
 
     pub async fn event_exists(

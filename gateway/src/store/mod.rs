@@ -4,12 +4,14 @@
 //! [`crate::keys`]; every tenant-owned key carries the tenant id, so one
 //! tenant can never reach another's objects.
 
+mod endpoint_lists;
 mod endpoints;
 mod event_types;
 mod events;
 mod plugins;
 mod tenants;
 
+pub use endpoint_lists::EndpointLists;
 pub use endpoints::{
     Batching, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError, PluginRef,
     Subscription,

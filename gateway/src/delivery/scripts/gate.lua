@@ -9,7 +9,7 @@
 -- ARGV[3] lease (ms)  ARGV[4] lease token  ARGV[5] slot this task reserved
 -- earlier (ms; 0 = none)  ARGV[6] wait while a half-open probe runs (ms)
 --
--- Returns {verdict, at (ms), probe}:
+-- Returns {verdict, at (ms), probe, failures in a row so far}:
 --   0 go (probe = 1 when this is the half-open probe; a lease is taken)
 --   1 circuit open or probing: try again at `at`
 --   2 in-flight cap reached: try again shortly
@@ -23,14 +23,16 @@ local lease = tonumber(ARGV[3])
 local reserved = tonumber(ARGV[5])
 
 local probe = 0
-local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+local circuit = redis.call('HMGET', KEYS[1], 'failures', 'open_until')
+local failures = tonumber(circuit[1] or '0')
+local open_until = tonumber(circuit[2] or '0')
 if open_until > 0 then
   if now < open_until then
-    return {1, open_until, 0}
+    return {1, open_until, 0, failures}
   end
   -- Half-open: one task (holder of the probe lease) goes; the rest wait.
   if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', lease) then
-    return {1, now + tonumber(ARGV[6]), 0}
+    return {1, now + tonumber(ARGV[6]), 0, failures}
   end
   probe = 1
 end
@@ -39,7 +41,7 @@ if cap > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   if redis.call('ZCARD', KEYS[3]) >= cap then
     if probe == 1 then redis.call('DEL', KEYS[2]) end
-    return {2, now, 0}
+    return {2, now, 0, failures}
   end
 end
 
@@ -54,7 +56,7 @@ if rate > 0 and not (reserved > 0 and reserved <= now + 50) then
     'PX', math.ceil((next_tat - now_us) / 1000) + 1000)
   if tat > now_us then
     if probe == 1 then redis.call('DEL', KEYS[2]) end
-    return {3, math.ceil(tat / 1000), 0}
+    return {3, math.ceil(tat / 1000), 0, failures}
   end
 end
 
@@ -62,4 +64,4 @@ if cap > 0 then
   redis.call('ZADD', KEYS[3], now + lease, ARGV[4])
   redis.call('PEXPIRE', KEYS[3], lease)
 end
-return {0, now, probe}
+return {0, now, probe, failures}
