@@ -10,7 +10,7 @@
 //! | `gw:{pN}:retry` | sorted set | tasks waiting for their next attempt, scored by due time (ms) |
 //! | `gw:{pN}:evt:<tenant>:<event>` | hash | the stored event (`body`, `type`, ...) and `s:<endpoint>` status fields; written at ingest for an event with a dedup key, else by fan-out when an endpoint subscribes to it |
 //! | `gw:{pN}:idem:<tenant>:<sha256(key)>` | string | event id answered for an idempotency key |
-//! | `gw:{pN}:backlog:<tenant>` | string | the tenant's unfinished delivery tasks in partition N (delivery stream + retry set): `fanout.lua` and `Queue::enqueue` add, `complete.lua` subtracts; absent = 0 |
+//! | `gw:{pN}:backlog:<tenant>` | string | the tenant's unfinished delivery tasks in partition N (delivery stream + retry set): `fanout.lua` and `Queue::enqueue` add, `settle.lua` subtracts; absent = 0 |
 //! | `gw:{t.<tenant>}:tenant` | string | the tenant record (JSON) |
 //! | `gw:{t.<tenant>}:eps` | sorted set | the tenant's endpoint ids (score 0, listed by lex order) |
 //! | `gw:{t.<tenant>}:epver` | string | bumped on every endpoint change (fan-out cache check) |
@@ -21,6 +21,7 @@
 //! | `gw:{t.<tenant>}:ep:<id>:circuit` | hash | the endpoint's circuit: `failures` in a row, `open_until` (ms) |
 //! | `gw:{t.<tenant>}:ep:<id>:probe` | string | the one half-open probe's lease (expires on its own) |
 //! | `gw:{t.<tenant>}:dead` | stream | the tenant's dead letters |
+//! | `gw:{t.<tenant>}:replay:<id>` | string | a replay job and its progress (JSON); expires a day after its last change |
 //! | `gw:{t.<tenant>}:plugins` | sorted set | the tenant's plugin names (score 0, lex order) |
 //! | `gw:{t.<tenant>}:plugin:<name>` | string | a plugin's record and versions (JSON) |
 //! | `gw:{t.<tenant>}:wasm:<sha256>` | string | a component's bytes |
@@ -132,6 +133,10 @@ pub fn attempts(tenant: &str, endpoint: &str) -> String {
 /// A per-endpoint flow-control key (`rate`, `inflight`, `circuit`, `probe`).
 pub fn endpoint_flow(tenant: &str, endpoint: &str, what: &str) -> String {
     format!("gw:{{t.{tenant}}}:ep:{endpoint}:{what}")
+}
+
+pub fn replay(tenant: &str, id: &str) -> String {
+    format!("gw:{{t.{tenant}}}:replay:{id}")
 }
 
 pub fn dead_letters(tenant: &str) -> String {

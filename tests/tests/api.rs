@@ -332,6 +332,16 @@ async fn a_tenant_never_sees_another_tenants_objects() {
 
     let ep = format!("/v1/endpoints/{}", endpoint.id);
     let since = json!({"since": "2020-01-01T00:00:00Z"});
+    let (status, job) = api
+        .call(
+            Method::POST,
+            &format!("{ep}/replay"),
+            &a.key,
+            Some(since.clone()),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let replay = format!("/v1/replays/{}", job["id"].as_str().expect("a job id"));
     let attempts: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, ep.clone(), None),
         (
@@ -344,6 +354,7 @@ async fn a_tenant_never_sees_another_tenants_objects() {
         (Method::POST, format!("{ep}/secret/rotate"), None),
         (Method::GET, format!("{ep}/attempts"), None),
         (Method::POST, format!("{ep}/replay"), Some(since)),
+        (Method::GET, replay, None),
         (Method::GET, format!("/v1/events/{event}"), None),
         (
             Method::POST,

@@ -323,8 +323,21 @@ async fn replay_sends_again_what_was_accepted_since_a_time() {
             Some(json!({"since": before})),
         )
         .await;
+    // The replay is a background job: the answer is the job, followed at
+    // its own URL until it is done.
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["replayed"], 3);
+    assert_eq!(body["state"], "running", "{body}");
+    let job = format!("/v1/replays/{}", body["id"].as_str().expect("a job id"));
+    let done = wait_until("the replay job to finish", WAIT, || async {
+        let (status, job) = api.get(&job, &tenant.key).await;
+        assert_eq!(status, 200, "{job}");
+        (job["state"] != "running").then_some(job)
+    })
+    .await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["replayed"], 3);
+    assert_eq!(done["truncated"], false);
+    assert_eq!(done["endpoint_id"], endpoint.id.as_str());
     let got = receiver.wait_for(6, WAIT).await;
     let mut first: Vec<_> = got[..3]
         .iter()

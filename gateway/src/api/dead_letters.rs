@@ -1,6 +1,4 @@
-//! Dead letters: list them, and redeliver one (a fresh task with a full
-//! retry schedule; the dead letter is removed once the task is queued). A
-//! letter from a failed plugin chain runs the chain again first.
+//! Dead letters: list them, and redeliver one ([`crate::delivery::redeliver`]).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,9 +8,9 @@ use utoipa::ToSchema;
 
 use super::openapi::{PageErrors, TenantErrors};
 use super::{PageQuery, Query, TenantId};
-use crate::chain::Outcome;
+use crate::delivery::redeliver::{self, Refused};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-use crate::queue::{DeadLetter, DeadStage, Task};
+use crate::queue::{DeadLetter, DeadStage};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -119,57 +117,13 @@ pub async fn redeliver(
     TenantId(tenant): TenantId,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let letter = state
-        .store
-        .dead_letter(&tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound("dead letter"))?;
-    let endpoint = state
-        .store
-        .endpoint(&tenant, &letter.task.endpoint)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("the dead letter's endpoint no longer exists".into()))?;
-    if endpoint.disabled {
-        return Err(ApiError::Conflict(
-            "the endpoint is disabled; enable it before redelivering".into(),
-        ));
-    }
-    if !state
-        .queue
-        .event_exists(letter.partition, &tenant, &letter.task.event)
-        .await?
-    {
-        return Err(ApiError::Conflict(
-            "the event is past its retention window".into(),
-        ));
-    }
-    let mut task = Task {
-        attempt: 0,
-        ..letter.task.clone()
+    let redelivered =
+        redeliver::redeliver(&state.queue, &state.store, &state.chain, &tenant, &id).await?;
+    let task = match redelivered {
+        Ok(task) => task,
+        Err(Refused::NoLetter) => return Err(ApiError::NotFound("dead letter")),
+        Err(refused) => return Err(ApiError::Conflict(refused.to_string())),
     };
-    if letter.stage == DeadStage::Plugin {
-        // The chain failed at fan-out: run it again (the plugin may be fixed now).
-        let body = state
-            .store
-            .event_body(letter.partition, &tenant, &task.event)
-            .await?
-            .ok_or_else(|| ApiError::Conflict("the event is past its retention window".into()))?;
-        match state
-            .chain
-            .run(&tenant, &endpoint, &task.event, &body)
-            .await?
-        {
-            Outcome::Deliver { body, .. } => task.body = body,
-            Outcome::Dropped(reason) | Outcome::Failed(reason) => {
-                return Err(ApiError::Conflict(format!(
-                    "the plugin chain still does not deliver it: {reason}"
-                )));
-            }
-        }
-    }
-    // Queue first, then remove: a crash in between leaves a duplicate, never a loss.
-    state.queue.enqueue(letter.partition, &task).await?;
-    state.store.delete_dead_letter(&tenant, &id).await?;
     let out = Redelivered {
         event_id: &task.event,
         endpoint_id: &task.endpoint,

@@ -1,5 +1,6 @@
 //! Endpoints: create, list, read, update, delete; their secret and its
-//! rotation; their attempt log; replay from a point in time.
+//! rotation; their attempt log; replay from a point in time (a background
+//! job, [`crate::delivery::replay`]).
 
 use std::collections::BTreeMap;
 
@@ -12,11 +13,11 @@ use utoipa::ToSchema;
 use super::openapi::{BodyErrors, PageErrors, TenantErrors};
 use super::{Json, PageQuery, Query, TenantId, validate};
 use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
-use crate::queue::{IngestEntry, Task, now_ms};
+use crate::queue::now_ms;
 use crate::state::AppState;
 use crate::store::{
     AttemptRecord, Batching, Circuit, Endpoint, EndpointSecret, OnPluginError, Page, PluginRef,
-    Subscription, new_id,
+    ReplayJob, ReplayState, Subscription, new_id,
 };
 
 #[derive(Deserialize, ToSchema)]
@@ -644,22 +645,12 @@ pub struct ReplayIn {
     since: String,
 }
 
-/// Most events one replay call queues.
-const REPLAY_MAX: usize = 10_000;
-
-#[derive(Serialize, ToSchema)]
-struct Replayed {
-    /// Events queued again.
-    replayed: usize,
-    /// The replay stopped at the most events one call queues: replay again
-    /// from a later `since` for the rest.
-    truncated: bool,
-}
-
 /// Replay events to an endpoint
 ///
-/// Queues again, for this endpoint, every kept event of its types accepted
-/// since `since`.
+/// Starts a background job that queues again, for this endpoint, every kept
+/// event of its types accepted since `since` (at most 10,000; `truncated`
+/// says when it stopped there). Answers at once with the job; follow it at
+/// `GET /v1/replays/{id}` (also in `Location`).
 #[utoipa::path(
     post,
     path = "/v1/endpoints/{id}/replay",
@@ -668,7 +659,7 @@ struct Replayed {
     params(("id" = String, Path, description = "The endpoint's id")),
     security(("tenant_api_key" = [])),
     responses(
-        (status = ACCEPTED, description = "Queued", body = Replayed),
+        (status = ACCEPTED, description = "The replay job, started", body = ReplayJob),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
             content_type = PROBLEM_JSON),
         (status = CONFLICT, description = "The endpoint is disabled", body = Problem,
@@ -692,42 +683,63 @@ pub async fn replay(
             "the endpoint is disabled; enable it before replaying".into(),
         ));
     }
-    let since_ms = (since.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-    let mut replayed = 0usize;
-    let mut truncated = false;
-    'partitions: for p in state.queue.partitions().all() {
-        let mut from = since_ms.to_string();
-        loop {
-            let entries = state.queue.scan_ingest(p, &from, 500).await?;
-            let Some(last) = entries.last() else { break };
-            from = format!("({}", last.id);
-            for entry in &entries {
-                let Ok(parsed) = IngestEntry::read(p, entry) else {
-                    continue;
-                };
-                if parsed.tenant != tenant || !endpoint.subscribes_to(&parsed.event_type) {
-                    continue;
-                }
-                if replayed == REPLAY_MAX {
-                    truncated = true;
-                    break 'partitions;
-                }
-                if state.queue.keep_event(p, entry, &parsed).await? {
-                    state
-                        .queue
-                        .enqueue(p, &Task::new(&tenant, &parsed.event, &endpoint.id))
-                        .await?;
-                    replayed += 1;
-                }
-            }
-        }
-    }
+    let now = crate::clock::now_rfc3339();
+    let job = ReplayJob {
+        id: crate::store::new_id("rpl"),
+        endpoint_id: endpoint.id.clone(),
+        since: crate::clock::format_rfc3339(since),
+        state: ReplayState::Running,
+        replayed: 0,
+        truncated: false,
+        error: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    state.store.put_replay(&tenant, &job).await?;
+    tokio::spawn(crate::delivery::replay::run(
+        state.queue.clone(),
+        state.store.clone(),
+        tenant,
+        endpoint,
+        job.clone(),
+    ));
+    let location = format!("/v1/replays/{}", job.id);
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(Replayed {
-            replayed,
-            truncated,
-        }),
+        [(axum::http::header::LOCATION, location)],
+        axum::Json(job),
     )
         .into_response())
+}
+
+/// Get a replay job
+///
+/// How far a replay got: `running`, `done`, `failed` (with `error`), or
+/// `interrupted` (its instance stopped; replay again to finish).
+#[utoipa::path(
+    get,
+    path = "/v1/replays/{id}",
+    operation_id = "get_replay",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The replay job's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = OK, description = "The replay job", body = ReplayJob),
+        (status = NOT_FOUND, description = "No such replay job", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
+pub async fn get_replay(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let job = state
+        .store
+        .replay(&tenant, &id)
+        .await?
+        .ok_or(ApiError::NotFound("replay job"))?;
+    let job = crate::delivery::replay::observed(job, time::OffsetDateTime::now_utc());
+    Ok(axum::Json(job).into_response())
 }

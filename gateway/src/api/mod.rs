@@ -101,6 +101,7 @@ fn routes(
         .routes(routes!(endpoints::rotate_secret))
         .routes(routes!(endpoints::attempts))
         .routes(routes!(endpoints::replay))
+        .routes(routes!(endpoints::get_replay))
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::redeliver))
         .routes(routes!(plugins::list))
@@ -492,6 +493,7 @@ mod tests {
             ("POST", "/v1/endpoints/{id}/secret/rotate"),
             ("GET", "/v1/endpoints/{id}/attempts"),
             ("POST", "/v1/endpoints/{id}/replay"),
+            ("GET", "/v1/replays/{id}"),
             ("GET", "/v1/dead-letters"),
             ("POST", "/v1/dead-letters/{id}/redeliver"),
             ("GET", "/v1/plugins"),

@@ -32,6 +32,8 @@ pub mod batch;
 pub mod client;
 pub mod flow;
 pub mod outcome;
+pub mod redeliver;
+pub mod replay;
 pub mod retry;
 pub mod signing;
 pub mod transport;

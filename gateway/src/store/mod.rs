@@ -9,6 +9,7 @@ mod endpoints;
 mod event_types;
 mod events;
 mod plugins;
+mod replays;
 mod tenants;
 
 pub use endpoint_lists::EndpointLists;
@@ -21,6 +22,7 @@ pub use event_types::{
 };
 pub use events::{AttemptRecord, StoredEvent, delivery_body};
 pub use plugins::{Plugin, PluginVersion, TenantLimits};
+pub use replays::{ReplayJob, ReplayState};
 pub use tenants::Tenant;
 
 use redis::aio::ConnectionManager;
