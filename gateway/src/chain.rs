@@ -16,7 +16,8 @@ use serde_json::value::RawValue;
 
 use crate::breaker::Breakers;
 use crate::contracts::Contracts;
-use crate::error::FieldError;
+use crate::model::FieldError;
+
 use crate::lane::Lane;
 use crate::plugins::{
     Budget, Invocation, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 
 #[derive(Parser)]
 #[command(
@@ -83,18 +83,13 @@ pub fn main() -> ExitCode {
     })
 }
 
-/// Loads the config from defaults, file and environment.
-pub fn load_config(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
-    Config::load(file, std::env::vars())
-}
-
 async fn serve(
     file: Option<PathBuf>,
     redis: Option<String>,
     listen: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> ExitCode {
-    let mut config = match load_config(file.as_deref()) {
+    let mut config = match crate::load_config(file.as_deref()) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
@@ -109,28 +104,7 @@ async fn serve(
             "operator_token is empty: set it in the config file or GATEWAY_OPERATOR_TOKEN".into(),
         ));
     }
-    serve_with(Arc::new(config), shutdown).await
-}
-
-/// Binds, announces the address on stdout, and runs until shutdown.
-pub async fn serve_with(config: Arc<Config>, shutdown: CancellationToken) -> ExitCode {
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", config.listen);
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Ok(addr) = listener.local_addr() {
-        println!("gateway listening on http://{addr}");
-    }
-    match crate::run(config, listener, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::serve_with(Arc::new(config), shutdown).await
 }
 
 fn config_error(e: ConfigError) -> ExitCode {

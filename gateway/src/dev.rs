@@ -43,7 +43,7 @@ pub async fn run(
         );
         return ExitCode::from(69);
     };
-    let mut config = match crate::cli::load_config(file.as_deref()) {
+    let mut config = match crate::load_config(file.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -117,7 +117,7 @@ async fn run_dev(
         tenant = state.tenant_id,
         key = state.api_key,
     );
-    let code = crate::cli::serve_with(Arc::new(config.clone()), shutdown).await;
+    let code = crate::serve_with(Arc::new(config.clone()), shutdown).await;
     stop_redis.cancel();
     if let Err(e) = supervisor.await {
         tracing::warn!(error = %e, "redis supervisor ended abnormally");
@@ -141,7 +141,7 @@ async fn dev_state(
         return Ok(state);
     }
     let operator_token = if configured_token.is_empty() {
-        crate::store::new_id("op")
+        crate::model::new_id("op")
     } else {
         configured_token.to_string()
     };

@@ -26,13 +26,12 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue};
 use governor::clock::Clock;
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 
 use crate::config::LimitsConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, RateHeaders};
 use crate::queue::Queue;
 use crate::store::Store;
 
@@ -46,24 +45,6 @@ const MAX_TENANTS: usize = 10_000;
 const MAX_ADDRESSES: usize = 100_000;
 
 type TenantLimiter = DefaultDirectRateLimiter<StateInformationMiddleware>;
-
-/// The IETF draft `RateLimit-*` headers of a limited answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateHeaders {
-    /// The burst: requests allowed at once.
-    pub limit: u32,
-    pub remaining: u32,
-    /// Seconds until the bucket is full again (refused: until the next request may pass).
-    pub reset_secs: u64,
-}
-
-impl RateHeaders {
-    pub fn write(&self, headers: &mut HeaderMap) {
-        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
-    }
-}
 
 /// A tenant's ingest quota and its bucket.
 #[derive(Clone)]

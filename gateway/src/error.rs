@@ -2,33 +2,14 @@
 //! (RFC 9457) rendering. Client errors say what was wrong and where; internal
 //! errors are logged with their context and answered as an opaque 500.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::model::FieldError;
+
 /// The content type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// One problem with one part of a request, located by a JSON pointer
-/// (`/data/amount`), a header name or a path segment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FieldError {
-    /// Where: a JSON pointer into the body (`/data/amount`, `/events/3/type`),
-    /// or `header:<name>`, `query:<name>`, `path:<name>`, or `body` for the
-    /// whole of a non-JSON body.
-    pub pointer: String,
-    /// What is wrong there.
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            pointer: pointer.into(),
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -41,7 +22,7 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("the schema breaks compatibility with the previous version")]
-    Incompatible(Box<crate::contracts::Report>),
+    Incompatible(Box<crate::model::Report>),
     #[error("the request took longer than {0:?}")]
     Timeout(std::time::Duration),
     #[error("method not allowed on this route")]
@@ -57,7 +38,7 @@ pub enum ApiError {
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited {
         retry_after_secs: u64,
-        headers: crate::edge::RateHeaders,
+        headers: RateHeaders,
     },
     #[error("the tenant's backlog of undelivered events is full; retry in {retry_after_secs} s")]
     Overloaded { retry_after_secs: u64 },
@@ -142,7 +123,7 @@ pub struct Problem<'a> {
     errors: &'a [FieldError],
     /// For `incompatible-schema`: the compatibility report.
     #[serde(skip_serializing_if = "Option::is_none")]
-    compatibility: Option<&'a crate::contracts::Report>,
+    compatibility: Option<&'a crate::model::Report>,
 }
 
 impl IntoResponse for ApiError {
@@ -220,3 +201,21 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The IETF draft `RateLimit-*` headers of a limited answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateHeaders {
+    /// The burst: requests allowed at once.
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again (refused: until the next request may pass).
+    pub reset_secs: u64,
+}
+
+impl RateHeaders {
+    pub fn write(&self, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
+    }
+}

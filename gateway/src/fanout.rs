@@ -17,10 +17,9 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::chain::{Chain, Outcome};
-use crate::clock;
-use crate::queue::{
-    DeadLetter, DeadStage, Decision, Entry, IngestEntry, Queue, Status, StatusKind, Task,
-};
+use crate::model::clock;
+use crate::model::{DeadLetter, DeadStage, Decision, IngestEntry, Status, StatusKind, Task};
+use crate::queue::{Entry, Queue};
 use crate::store::{Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
@@ -170,7 +169,7 @@ impl Stage for Fanout {
         let mut by_tenant: HashMap<String, Arc<Vec<Endpoint>>> = HashMap::new();
         let mut unsubscribed = Vec::new();
         for entry in entries {
-            let parsed = match IngestEntry::read(p, &entry) {
+            let parsed = match IngestEntry::parse(p, &entry.id, &entry.json) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(partition = p, entry = %entry.id, error = %e, "unreadable ingest entry; skipping it");

@@ -41,7 +41,7 @@
 
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use sha2::{Digest, Sha256};
+use crate::model::sha256_hex;
 
 pub const FANOUT_GROUP: &str = "fanout";
 pub const DELIVERY_GROUP: &str = "delivery";
@@ -185,10 +185,6 @@ pub fn contract_settings(tenant: &str) -> String {
 
 pub fn api_key(key_hash: &str) -> String {
     format!("gw:apikey:{key_hash}")
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Event status field for one endpoint inside the event hash.

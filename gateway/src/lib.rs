@@ -12,18 +12,26 @@
 //!                          gw:{pN}:retry ◀──────────────────────────┘ (else finished)
 //! ```
 //!
-//! Modules: [`config`] (layered settings), [`api`] (routes), [`queue`]
-//! (streams and scripts), [`store`] (tenants, endpoints, read models),
-//! [`fanout`] and [`delivery`] (the two stages), [`workers`] (their loops),
-//! [`plugins`] (the wasmtime host) and [`chain`] (an endpoint's plugin chain),
-//! [`edge`] (ingest rate limits and load shedding), [`keys`] (the Redis
-//! key layout), [`dev`] (`gateway dev`).
+//! Layers, bottom up; a module imports only from the layers below it (and
+//! the leaf helpers `config`, `telemetry`, `error`):
+//!
+//! ```text
+//! model                  ids, times, tasks, statuses, dead letters, secrets, field errors
+//! keys                   the Redis key layout
+//! queue · store          streams and scripts · tenants, endpoints, contracts, read models
+//! contracts · plugins    schemas and compatibility · the wasmtime host
+//! lane · breaker · chain plugin slots and breakers · an endpoint's plugin chain
+//! workers                stage loops, supervision, liveness
+//! fanout · delivery      the two stages (delivery: one pipeline, load ▶ admit ▶ send ▶ record ▶ settle)
+//! edge                   ingest limits and load shedding
+//! state · api            the router and its handlers
+//! dev · cli              `gateway dev`, the command line (with `run`, `serve_with` here)
+//! ```
 
 pub mod api;
 pub mod breaker;
 pub mod chain;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod contracts;
 pub mod delivery;
@@ -33,6 +41,7 @@ pub mod error;
 pub mod fanout;
 pub mod keys;
 pub mod lane;
+pub mod model;
 pub mod plugins;
 pub mod queue;
 pub mod state;
@@ -48,6 +57,7 @@ pub mod workers;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +66,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use config::Config;
+use config::{Config, ConfigError};
 use delivery::retry::RetryPolicy;
 use delivery::{Deliverer, DeliverySettings};
 use keys::{DELIVERY_GROUP, FANOUT_GROUP, Partitions};
@@ -244,6 +254,32 @@ pub async fn run(
     deliverer.drain(d.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads the config from defaults, file and environment.
+pub fn load_config(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    Config::load(file, std::env::vars())
+}
+
+/// Binds, announces the address on stdout, and runs until shutdown.
+pub async fn serve_with(config: Arc<Config>, shutdown: CancellationToken) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", config.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Ok(addr) = listener.local_addr() {
+        println!("gateway listening on http://{addr}");
+    }
+    match crate::run(config, listener, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Logs what a `202` promises with this Redis's persistence settings, and

@@ -305,7 +305,7 @@ async fn replay_sends_again_what_was_accepted_since_a_time() {
             json!({"url": receiver.url("/"), "event_types": ["a.b"]}),
         )
         .await;
-    let before = gateway::clock::now_rfc3339();
+    let before = gateway::model::clock::now_rfc3339();
     for n in 0..3 {
         api.post_event(&tenant, json!({"type": "a.b", "data": {"n": n}}))
             .await;

@@ -219,7 +219,7 @@ async fn a_failing_endpoint_opens_its_circuit_probes_once_and_closes() {
         })
         .await;
         let delivery = &event["deliveries"][0];
-        let msg = gateway::queue::Task::new(&tenant.id, id, &endpoint.id).msg_id;
+        let msg = gateway::model::Task::new(&tenant.id, id, &endpoint.id).msg_id;
         assert_eq!(
             delivery["attempts"].as_u64().unwrap(),
             sent[msg.as_str()],

@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 
 use super::openapi::{BodyErrors, OperatorErrors, PageErrors};
 use super::{Json, Operator, PageQuery, Query};
-use crate::error::FieldError;
+
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::model::FieldError;
 use crate::state::AppState;
 use crate::store::{Page, Tenant, TenantLimits};
 

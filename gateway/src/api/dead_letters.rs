@@ -10,7 +10,8 @@ use super::openapi::{PageErrors, TenantErrors};
 use super::{PageQuery, Query, TenantId};
 use crate::delivery::redeliver::{self, Refused};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-use crate::queue::{DeadLetter, DeadStage};
+use crate::model::{DeadLetter, DeadStage};
+
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]

@@ -12,12 +12,14 @@ use utoipa::ToSchema;
 
 use super::openapi::{BodyErrors, PageErrors, TenantErrors};
 use super::{Json, PageQuery, Query, TenantId, validate};
-use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
-use crate::queue::now_ms;
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::model::clock::now_ms;
+use crate::model::{FieldError, new_id};
+
 use crate::state::AppState;
 use crate::store::{
     AttemptRecord, Batching, Circuit, Endpoint, EndpointSecret, OnPluginError, Page, PluginRef,
-    ReplayJob, ReplayState, Subscription, new_id,
+    ReplayJob, ReplayState, Subscription,
 };
 
 #[derive(Deserialize, ToSchema)]
@@ -331,10 +333,10 @@ pub async fn create(
     TenantId(tenant): TenantId,
     Json(input): Json<EndpointIn>,
 ) -> ApiResult<Response> {
-    let now = crate::clock::now_rfc3339();
+    let now = crate::model::clock::now_rfc3339();
     let mut errors = Vec::new();
     let secret = match input.secret {
-        Some(s) if crate::delivery::signing::Secret::parse(&s).is_some() => s,
+        Some(s) if crate::model::Secret::parse(&s).is_some() => s,
         Some(_) => {
             errors.push(FieldError::new(
                 "/secret",
@@ -342,7 +344,7 @@ pub async fn create(
             ));
             String::new()
         }
-        None => crate::delivery::signing::Secret::generate().expose(),
+        None => crate::model::Secret::generate().expose(),
     };
     let endpoint = Endpoint {
         id: new_id("ep"),
@@ -465,7 +467,7 @@ pub async fn update(
     }
     // Written as a change of the stored record (not over it): a change
     // made meanwhile, such as a 410 disabling it, is kept.
-    let now = crate::clock::now_rfc3339();
+    let now = crate::model::clock::now_rfc3339();
     let changed = state
         .store
         .update_endpoint(&tenant, &id, |stored| {
@@ -536,7 +538,7 @@ fn secret_out(endpoint: &Endpoint) -> SecretOut {
             .skip(1)
             .filter_map(|s| s.expires_at_ms.filter(|at| *at > now))
             .map(|at| PreviousSecret {
-                expires_at: crate::clock::ms_to_rfc3339(at),
+                expires_at: crate::model::clock::ms_to_rfc3339(at),
             })
             .collect(),
     }
@@ -595,7 +597,7 @@ pub async fn rotate_secret(
         .update_endpoint(&tenant, &id, |endpoint| {
             let now = now_ms();
             endpoint.rotate_secret(now, now + overlap);
-            endpoint.updated_at = crate::clock::now_rfc3339();
+            endpoint.updated_at = crate::model::clock::now_rfc3339();
             Ok::<(), std::convert::Infallible>(())
         })
         .await?;
@@ -674,7 +676,7 @@ pub async fn replay(
     Path(id): Path<String>,
     Json(input): Json<ReplayIn>,
 ) -> ApiResult<Response> {
-    let Some(since) = crate::clock::parse_rfc3339(&input.since) else {
+    let Some(since) = crate::model::clock::parse_rfc3339(&input.since) else {
         return Err(ApiError::invalid("/since", "must be an RFC 3339 date-time"));
     };
     let endpoint = load(&state, &tenant, &id).await?;
@@ -683,11 +685,11 @@ pub async fn replay(
             "the endpoint is disabled; enable it before replaying".into(),
         ));
     }
-    let now = crate::clock::now_rfc3339();
+    let now = crate::model::clock::now_rfc3339();
     let job = ReplayJob {
-        id: crate::store::new_id("rpl"),
+        id: crate::model::new_id("rpl"),
         endpoint_id: endpoint.id.clone(),
-        since: crate::clock::format_rfc3339(since),
+        since: crate::model::clock::format_rfc3339(since),
         state: ReplayState::Running,
         replayed: 0,
         truncated: false,

@@ -18,8 +18,9 @@ use utoipa::ToSchema;
 
 use super::openapi::{BodyErrors, PageErrors, TenantErrors};
 use super::{Json, PageQuery, Query, TenantId, validate};
-use crate::contracts::{Report, compare, compile};
-use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
+use crate::contracts::{compare, compile};
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::model::{FieldError, Report};
 use crate::state::AppState;
 use crate::store::{ContractSettings, EventTypeRecord, Page, SchemaVersion, Transform};
 
@@ -196,7 +197,7 @@ pub async fn put_type(
             "must be at most 1024 characters",
         ));
     }
-    let now = crate::clock::now_rfc3339();
+    let now = crate::model::clock::now_rfc3339();
     let existing = state.store.event_type(&tenant, &name).await?;
     let status = match existing {
         Some(_) => StatusCode::OK,
@@ -402,7 +403,7 @@ pub async fn put_version(
     load_type(&state, &tenant, &name).await?;
     let version = version_number(&version)?;
     check_schema(&input.schema)?;
-    let now = crate::clock::now_rfc3339();
+    let now = crate::model::clock::now_rfc3339();
     let versions = state.store.schema_versions(&tenant, &name).await?;
     if let Some(existing) = versions.iter().find(|v| v.version == version) {
         if existing.schema != input.schema {
@@ -572,7 +573,7 @@ pub async fn put_transform(
         plugin: input.plugin,
         plugin_version: input.plugin_version,
         config: input.config,
-        updated_at: crate::clock::now_rfc3339(),
+        updated_at: crate::model::clock::now_rfc3339(),
     };
     state
         .store

@@ -31,12 +31,13 @@ use utoipa::ToSchema;
 use super::openapi::{BodyErrors, IngestErrors, TenantErrors};
 use super::{Json, TenantId, parse_json, validate};
 use crate::contracts::{Checked, Snapshot};
-use crate::edge::RateHeaders;
-use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
+use crate::error::RateHeaders;
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::keys::Partitions;
-use crate::queue::{NewEvent, Status, Stored};
+use crate::model::{FieldError, Status, new_id};
+use crate::queue::{NewEvent, Stored};
 use crate::state::AppState;
-use crate::store::{delivery_body, new_id};
+use crate::store::delivery_body;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -162,9 +163,9 @@ fn prepare(
         ),
     };
     let timestamp = match &event.timestamp {
-        None => crate::clock::now_rfc3339(),
-        Some(text) => match crate::clock::parse_rfc3339(text) {
-            Some(at) => crate::clock::format_rfc3339(at.to_offset(time::UtcOffset::UTC)),
+        None => crate::model::clock::now_rfc3339(),
+        Some(text) => match crate::model::clock::parse_rfc3339(text) {
+            Some(at) => crate::model::clock::format_rfc3339(at.to_offset(time::UtcOffset::UTC)),
             None => {
                 errors.push(FieldError::new(
                     format!("{at}/timestamp"),
@@ -227,7 +228,7 @@ fn counted(state: &AppState, stored: Stored) -> (String, bool) {
 
 /// The `Deprecation` header (RFC 9745): `@` and the Unix time it was deprecated.
 fn deprecation(deprecated_at: &str) -> Option<HeaderValue> {
-    let at = crate::clock::parse_rfc3339(deprecated_at)?;
+    let at = crate::model::clock::parse_rfc3339(deprecated_at)?;
     HeaderValue::try_from(format!("@{}", at.unix_timestamp())).ok()
 }
 

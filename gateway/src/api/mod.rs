@@ -29,7 +29,8 @@ use utoipa::IntoParams;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
+use crate::model::FieldError;
 use crate::state::AppState;
 
 /// Every route, and `/openapi.json` describing them. The middleware stack,

@@ -12,10 +12,11 @@ use utoipa::ToSchema;
 
 use super::openapi::{BodyErrors, PageErrors, TenantErrors};
 use super::{Json, PageQuery, Query, TenantId, validate};
-use crate::error::{ApiError, ApiResult, FieldError, PROBLEM_JSON, Problem};
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::model::{FieldError, new_id};
 use crate::plugins::{LogLine, PluginEvent, PluginFailure, PluginInput, PluginTarget, Verdict};
 use crate::state::AppState;
-use crate::store::{Page, Plugin, PluginVersion, new_id};
+use crate::store::{Page, Plugin, PluginVersion};
 
 /// Plugin names: 1 to 64 of `a-z 0-9 - _`, starting with a letter or digit.
 fn check_name(name: &str) -> ApiResult<()> {
@@ -123,7 +124,7 @@ pub async fn upload(
         version: plugin.versions.last().map_or(1, |v| v.version + 1),
         sha256,
         size: bytes.len(),
-        created_at: crate::clock::now_rfc3339(),
+        created_at: crate::model::clock::now_rfc3339(),
     };
     plugin.versions.push(version.clone());
     state.store.put_plugin(&tenant, &plugin, &bytes).await?;
@@ -388,7 +389,9 @@ pub async fn invoke(
             id: event.id.unwrap_or_else(|| new_id("evt")),
             event_type: event.event_type,
             schema_version: event.schema_version,
-            timestamp: event.timestamp.unwrap_or_else(crate::clock::now_rfc3339),
+            timestamp: event
+                .timestamp
+                .unwrap_or_else(crate::model::clock::now_rfc3339),
             data: serde_json::to_vec(&event.data).expect("JSON always serialises"),
             metadata: event.metadata,
         },

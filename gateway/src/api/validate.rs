@@ -1,7 +1,7 @@
 //! Field checks shared by the handlers. Each returns the problems it found
 //! with their JSON pointers, so one response can list all of them.
 
-use crate::error::FieldError;
+use crate::model::FieldError;
 
 /// Event types: `order.created`, `invoice:paid`, up to 256 characters.
 pub fn event_type(pointer: &str, value: &str, errors: &mut Vec<FieldError>) {

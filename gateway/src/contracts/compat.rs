@@ -10,54 +10,9 @@
 //! `examples`, ...) are ignored. Local `$ref`s (`#/...`) are followed;
 //! anything else that differs is reported as a changed constraint.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What differs between the previous schema and the new one.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Report {
-    /// No breaking change was found.
-    pub compatible: bool,
-    pub changes: Vec<Change>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Change {
-    pub kind: ChangeKind,
-    pub breaking: bool,
-    /// Where in the schema (JSON pointer; in the previous schema for a removal).
-    pub pointer: String,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    PropertyRemoved,
-    PropertyAdded,
-    TypeChanged,
-    RequiredAdded,
-    RequiredRemoved,
-    EnumValuesRemoved,
-    EnumValuesAdded,
-    AdditionalPropertiesClosed,
-    AdditionalPropertiesOpened,
-    ConstraintChanged,
-}
-
-impl ChangeKind {
-    fn breaking(self) -> bool {
-        matches!(
-            self,
-            ChangeKind::PropertyRemoved
-                | ChangeKind::TypeChanged
-                | ChangeKind::RequiredAdded
-                | ChangeKind::EnumValuesRemoved
-                | ChangeKind::AdditionalPropertiesClosed
-                | ChangeKind::ConstraintChanged
-        )
-    }
-}
+pub use crate::model::{Change, ChangeKind, Report};
 
 /// Keywords compared for equality: any difference is a changed constraint.
 const CONSTRAINTS: [&str; 24] = [

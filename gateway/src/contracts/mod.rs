@@ -20,7 +20,7 @@ use serde_json::Value;
 pub use compat::{Report, compare};
 pub use schema::{compile, violations};
 
-use crate::error::FieldError;
+use crate::model::FieldError;
 use crate::store::{
     ContractSettings, EventTypeRecord, SchemaVersion, Store, Transform, Unregistered,
 };

@@ -5,10 +5,9 @@
 //! (the crate is built without its HTTP and file resolvers), so a schema
 //! can never make the gateway fetch anything.
 
+use crate::model::FieldError;
 use jsonschema::{Draft, Validator};
 use serde_json::Value;
-
-use crate::error::FieldError;
 
 /// The dialect accepted in `$schema` (and assumed without it).
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";

@@ -6,11 +6,10 @@
 //! settlement is one script; a crash while collecting leaves the entries
 //! pending, to be taken over.
 
+use crate::model::Task;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Mutex;
-
-use crate::queue::Task;
 
 /// (partition, tenant, endpoint).
 pub type CollectKey = (u16, String, String);

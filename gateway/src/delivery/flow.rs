@@ -27,7 +27,9 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::keys;
-use crate::queue::{Task, now_ms};
+use crate::model::Task;
+use crate::model::clock::now_ms;
+
 use crate::store::{Endpoint, Store};
 
 /// How long a tenant's `endpoint_per_second` is used before it is read again.
@@ -205,7 +207,7 @@ impl Flow {
             .await?;
         if opened > 0 {
             tracing::warn!(tenant = %task.tenant, endpoint = %task.endpoint, probe = lease.probe,
-                open_until = %crate::clock::ms_to_rfc3339(opened), "circuit opened");
+                open_until = %crate::model::clock::ms_to_rfc3339(opened), "circuit opened");
         } else if succeeded && lease.probe {
             tracing::info!(tenant = %task.tenant, endpoint = %task.endpoint, "circuit closed by a successful probe");
         }

@@ -48,8 +48,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock;
-use crate::queue::{DeadLetter, DeadStage, Entry, Queue, Settle, Task, now_ms};
+use crate::model::clock;
+use crate::model::clock::now_ms;
+use crate::model::{DeadLetter, DeadStage, Task};
+use crate::queue::{Entry, Queue, Settle};
 use crate::store::{AttemptRecord, Batching, Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;

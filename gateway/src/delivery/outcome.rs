@@ -5,8 +5,8 @@
 
 use super::client::Attempt;
 use super::retry::RetryPolicy;
-use crate::clock;
-use crate::queue::{Status, StatusKind};
+use crate::model::clock;
+use crate::model::{Status, StatusKind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

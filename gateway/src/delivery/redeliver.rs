@@ -4,7 +4,8 @@
 //! chain again first (the plugin may be fixed now).
 
 use crate::chain::{Chain, Outcome};
-use crate::queue::{DeadStage, Queue, Task};
+use crate::model::{DeadStage, Task};
+use crate::queue::Queue;
 use crate::store::Store;
 
 /// Why a dead letter cannot be redelivered now.

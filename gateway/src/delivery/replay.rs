@@ -10,8 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::clock;
-use crate::queue::{IngestEntry, Queue, Task};
+use crate::model::clock;
+use crate::model::{IngestEntry, Task};
+use crate::queue::Queue;
 use crate::store::{Endpoint, ReplayJob, ReplayState, Store};
 
 /// Most events one replay queues.
@@ -77,7 +78,7 @@ async fn scan(
             let Some(last) = entries.last() else { break };
             from = format!("({}", last.id);
             for entry in &entries {
-                let Ok(parsed) = IngestEntry::read(p, entry) else {
+                let Ok(parsed) = IngestEntry::parse(p, &entry.id, &entry.json) else {
                     continue;
                 };
                 if parsed.tenant != tenant || !endpoint.subscribes_to(&parsed.event_type) {

@@ -9,153 +9,15 @@ mod reader;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, DELIVERY_GROUP, FANOUT_GROUP, Partitions};
+use crate::model::clock::now_ms;
+use crate::model::{
+    DeadLetter, Decision, IngestEntry, Status, Task, entry_event_id, entry_ms, entry_of_event,
+};
 
 pub(crate) use reader::parse_entries;
 pub use reader::{Entry, GroupReader, READ_BLOCK, create_group};
-
-/// What the fan-out stage reads for one accepted event (the entry's `j`
-/// field; its `b` field holds the delivery body).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IngestEntry {
-    #[serde(rename = "t")]
-    pub tenant: String,
-    /// Absent from the entry of an event the gateway named: its id is made
-    /// from the entry's ([`entry_event_id`]), filled in by [`IngestEntry::read`].
-    #[serde(rename = "e", default, skip_serializing_if = "String::is_empty")]
-    pub event: String,
-    #[serde(rename = "y")]
-    pub event_type: String,
-    /// The event's schema version, when its type is versioned.
-    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<u32>,
-    /// The event's time (RFC 3339).
-    #[serde(rename = "s", default)]
-    pub timestamp: String,
-}
-
-impl IngestEntry {
-    /// Reads an entry of partition `p`'s ingest stream.
-    pub fn read(p: u16, entry: &Entry) -> serde_json::Result<IngestEntry> {
-        let mut parsed: IngestEntry = serde_json::from_str(&entry.json)?;
-        if parsed.event.is_empty() {
-            parsed.event = entry_event_id(p, &entry.id);
-        }
-        Ok(parsed)
-    }
-}
-
-/// The id of an event the gateway named: its partition and the id of its
-/// ingest stream entry, `evt_p<partition>-<ms>-<seq>`. Such an event is
-/// stored as that entry alone (one `XADD`); its hash is made by fan-out
-/// when an endpoint subscribes to it.
-pub fn entry_event_id(p: u16, entry_id: &str) -> String {
-    format!("evt_p{p}-{entry_id}")
-}
-
-/// The partition and ingest entry id of an id made by [`entry_event_id`].
-pub fn entry_of_event(id: &str) -> Option<(u16, &str)> {
-    let (p, entry_id) = id.strip_prefix("evt_p")?.split_once('-')?;
-    let (ms, seq) = entry_id.split_once('-')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    (digits(ms) && digits(seq)).then_some(())?;
-    Some((p.parse().ok()?, entry_id))
-}
-
-/// The time an entry was added (ms since the epoch), from its id.
-fn entry_ms(entry_id: &str) -> u64 {
-    entry_id
-        .split('-')
-        .next()
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or_default()
-}
-
-/// One delivery of one event to one endpoint, as queued.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Task {
-    #[serde(rename = "t")]
-    pub tenant: String,
-    #[serde(rename = "e")]
-    pub event: String,
-    #[serde(rename = "n")]
-    pub endpoint: String,
-    /// The `webhook-id`: the same for every attempt of this event to this endpoint.
-    #[serde(rename = "m")]
-    pub msg_id: String,
-    /// Attempts already made.
-    #[serde(rename = "a")]
-    pub attempt: u32,
-    /// The body to send when a plugin rewrote the event for this endpoint;
-    /// otherwise the stored event's body is sent.
-    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// The endpoint rate slot (ms) this task reserved when it was throttled;
-    /// it goes without taking another one when it comes back at that time.
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    pub reserved: Option<u64>,
-    /// A batch task carries its member tasks (each one event of the same
-    /// endpoint); its `msg_id` is then the batch id and `event` is empty.
-    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<Task>,
-}
-
-impl Task {
-    pub fn new(tenant: &str, event: &str, endpoint: &str) -> Task {
-        let digest = keys::sha256_hex(format!("{tenant}\0{event}\0{endpoint}").as_bytes());
-        Task {
-            tenant: tenant.to_string(),
-            event: event.to_string(),
-            endpoint: endpoint.to_string(),
-            msg_id: format!("msg_{}", &digest[..32]),
-            attempt: 0,
-            body: None,
-            reserved: None,
-            members: Vec::new(),
-        }
-    }
-
-    /// A batch of `members` (tasks of one tenant and endpoint), with the
-    /// stable batch id `batch_<hash of the member msg ids>`.
-    pub fn batch(tenant: &str, endpoint: &str, members: Vec<Task>) -> Task {
-        let ids: Vec<&str> = members.iter().map(|m| m.msg_id.as_str()).collect();
-        let digest = keys::sha256_hex(ids.join("\0").as_bytes());
-        Task {
-            tenant: tenant.to_string(),
-            event: String::new(),
-            endpoint: endpoint.to_string(),
-            msg_id: format!("batch_{}", &digest[..32]),
-            attempt: 0,
-            body: None,
-            reserved: None,
-            members,
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a task always serialises")
-    }
-
-    /// The deliveries this task carries: its members if it is a batch,
-    /// else itself.
-    pub fn members(&self) -> &[Task] {
-        match self.members.is_empty() {
-            true => std::slice::from_ref(self),
-            false => &self.members,
-        }
-    }
-}
-
-/// What fan-out decided for one endpoint.
-#[derive(Debug, Clone)]
-pub enum Decision {
-    /// Queue this task; `note` is recorded on its pending status.
-    Deliver { task: Task, note: Option<String> },
-    /// Queue nothing; record this status (dropped by a plugin, dead-lettered).
-    Settled { endpoint: String, status: Status },
-}
 
 /// Outcome of storing an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,13 +100,6 @@ fn scripts() -> &'static Scripts {
     })
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 impl Queue {
     pub fn new(
         conn: ConnectionManager,
@@ -314,7 +169,7 @@ impl Queue {
             .iter()
             .map(|e| match e.id {
                 Some(id) => self.ingest_call(e, id),
-                None => self.ingest_call(e, &crate::store::new_id("evt")),
+                None => self.ingest_call(e, &crate::model::new_id("evt")),
             })
             .collect();
         let mut pipe = redis::pipe();
@@ -535,75 +390,6 @@ pub enum Settle {
     Finish,
 }
 
-/// The status of one event for one endpoint, kept in the event hash.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct Status {
-    pub status: StatusKind,
-    pub attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<String>,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StatusKind {
-    Pending,
-    Retrying,
-    Delivered,
-    DeadLettered,
-    Dropped,
-}
-
-impl Status {
-    pub fn pending(attempts: u32) -> Status {
-        Status::new(StatusKind::Pending, attempts)
-    }
-
-    pub fn new(status: StatusKind, attempts: u32) -> Status {
-        Status {
-            status,
-            attempts,
-            last_status_code: None,
-            last_error: None,
-            next_attempt_at: None,
-            updated_at: crate::clock::now_rfc3339(),
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a status always serialises")
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadStage {
-    #[default]
-    Delivery,
-    Plugin,
-}
-
-/// A task that ran out of attempts (or hit a disabled endpoint, or failed
-/// in its plugin chain), with why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub task: Task,
-    pub partition: u16,
-    /// Where it died: `delivery` (out of attempts, endpoint gone or disabled)
-    /// or `plugin` (the endpoint's plugin chain failed; redelivery runs it again).
-    #[serde(default)]
-    pub stage: DeadStage,
-    pub error: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_status_code: Option<u16>,
-    pub dead_at: String,
-}
-
 impl Queue {
     /// Ingest entries of partition `p` from stream id `from` (inclusive, or
     /// exclusive with a `(` prefix), oldest first.
@@ -680,50 +466,5 @@ impl Queue {
         redis::cmd("PING")
             .query_async::<()>(&mut self.conn.clone())
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_id_made_from_an_entry_gives_back_its_partition_and_entry() {
-        let id = entry_event_id(3, "1764547200123-7");
-        assert_eq!(id, "evt_p3-1764547200123-7");
-        assert_eq!(entry_of_event(&id), Some((3, "1764547200123-7")));
-        assert_eq!(entry_ms("1764547200123-7"), 1_764_547_200_123);
-    }
-
-    #[test]
-    fn other_ids_are_not_taken_for_entries() {
-        for id in [
-            "evt_01jd8x2k3m4n5p6q7r8s9t0v1w",
-            "evt_p3",
-            "evt_p3-17",
-            "evt_p3-17-",
-            "evt_p3--7",
-            "evt_px-17-7",
-            "evt_p3-17-7-1",
-            "e-42",
-        ] {
-            assert_eq!(entry_of_event(id), None, "{id}");
-        }
-    }
-
-    #[test]
-    fn an_entry_without_an_event_id_is_named_from_its_own() {
-        let entry = Entry {
-            id: "5-0".into(),
-            json: r#"{"t":"ten_a","y":"a.b","s":"2026-01-01T00:00:00Z"}"#.into(),
-            body: Some("{}".into()),
-        };
-        let read = IngestEntry::read(1, &entry).unwrap();
-        assert_eq!(read.event, "evt_p1-5-0");
-        let named = Entry {
-            json: r#"{"t":"ten_a","e":"e-1","y":"a.b"}"#.into(),
-            ..entry
-        };
-        assert_eq!(IngestEntry::read(1, &named).unwrap().event, "e-1");
     }
 }

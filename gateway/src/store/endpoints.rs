@@ -8,8 +8,9 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use super::{Page, Store, decode, decode_some, lex_page};
-use crate::delivery::signing::Secret;
+
 use crate::keys;
+use crate::model::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
@@ -287,7 +288,7 @@ impl Store {
             if changed {
                 endpoint.disabled = true;
                 endpoint.disabled_reason = Some(reason.to_string());
-                endpoint.updated_at = crate::clock::now_rfc3339();
+                endpoint.updated_at = crate::model::clock::now_rfc3339();
             }
             Ok::<(), ()>(())
         })
@@ -357,13 +358,13 @@ impl Store {
             .await?;
         let state = match open_until {
             None => CircuitState::Closed,
-            Some(at) if at > crate::queue::now_ms() => CircuitState::Open,
+            Some(at) if at > crate::model::clock::now_ms() => CircuitState::Open,
             Some(_) => CircuitState::HalfOpen,
         };
         Ok(Circuit {
             state,
             failures: failures.unwrap_or(0),
-            open_until: open_until.map(crate::clock::ms_to_rfc3339),
+            open_until: open_until.map(crate::model::clock::ms_to_rfc3339),
         })
     }
 

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Page, Store, decode, decode_some, lex_page};
-use crate::contracts::Report;
+
 use crate::keys;
+use crate::model::Report;
 
 /// An event type: its description and whether producers should move off it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]

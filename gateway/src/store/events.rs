@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Page, Store, decode};
 use crate::keys;
-use crate::queue::{DeadLetter, Entry, IngestEntry, Status, entry_of_event, parse_entries};
+use crate::model::{DeadLetter, IngestEntry, Status, entry_of_event};
+use crate::queue::{Entry, parse_entries};
 
 /// Attempts kept per endpoint (approximately; older ones are trimmed).
 const ATTEMPTS_KEPT: usize = 10_000;
@@ -99,7 +100,7 @@ impl Store {
         let Some(entry) = parse_entries(found).pop() else {
             return Ok(None);
         };
-        let parsed = IngestEntry::read(p, &entry).map_err(|e| {
+        let parsed = IngestEntry::parse(p, &entry.id, &entry.json).map_err(|e| {
             tracing::error!(stream = %keys::ingest_stream(p), entry = %entry.id, error = %e, "an ingest entry does not decode");
             redis::RedisError::from((redis::ErrorKind::Parse, "an ingest entry does not decode", e.to_string()))
         })?;

@@ -77,14 +77,6 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// Ids made here: a prefix and a ULID (sortable by creation time).
-pub fn new_id(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    )
-}
-
 /// Reads a lex-ordered sorted set page after `cursor`.
 async fn lex_page(
     conn: &mut ConnectionManager,

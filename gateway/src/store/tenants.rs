@@ -7,8 +7,9 @@ use rand::RngCore;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::{Page, Store, lex_page, new_id};
+use super::{Page, Store, lex_page};
 use crate::keys;
+use crate::model::new_id;
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
@@ -23,7 +24,7 @@ impl Store {
         let tenant = Tenant {
             id: new_id("tn"),
             name: name.to_string(),
-            created_at: crate::clock::now_rfc3339(),
+            created_at: crate::model::clock::now_rfc3339(),
         };
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
@@ -35,7 +36,7 @@ impl Store {
         let _: () = conn.zadd(keys::TENANTS, &tenant.id, 0).await?;
         let _: () = conn
             .set(
-                keys::api_key(&keys::sha256_hex(api_key.as_bytes())),
+                keys::api_key(&crate::model::sha256_hex(api_key.as_bytes())),
                 &tenant.id,
             )
             .await?;
@@ -67,7 +68,7 @@ impl Store {
     /// The tenant owning an API key, if any.
     pub async fn tenant_for_key(&self, api_key: &str) -> redis::RedisResult<Option<String>> {
         self.conn()
-            .get(keys::api_key(&keys::sha256_hex(api_key.as_bytes())))
+            .get(keys::api_key(&crate::model::sha256_hex(api_key.as_bytes())))
             .await
     }
 }

@@ -1,0 +1,19 @@
+//! The domain model, shared by every layer: ids and digests, times, events
+//! as ingested, delivery tasks and their statuses, dead letters, signing
+//! secrets, field errors and schema compatibility reports. A leaf: it
+//! imports nothing from the rest of the crate.
+
+pub mod clock;
+mod event;
+mod field_error;
+mod ids;
+mod report;
+mod secret;
+mod task;
+
+pub use event::{IngestEntry, entry_event_id, entry_ms, entry_of_event};
+pub use field_error::FieldError;
+pub use ids::{new_id, sha256_hex};
+pub use report::{Change, ChangeKind, Report};
+pub use secret::Secret;
+pub use task::{DeadLetter, DeadStage, Decision, Status, StatusKind, Task};
