@@ -8,8 +8,8 @@
 //! The state is a protective cache of this process, not a record: losing it
 //! (a restart) only means the plugin is tried again.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Calls in a row that must exhaust their budget to open the breaker.
@@ -25,14 +25,14 @@ struct State {
 
 #[derive(Default)]
 pub struct Breakers {
-    // A std mutex: one lookup or update per plugin call, never held across an await.
+    // A blocking (parking_lot) mutex: one lookup or update per plugin call, never held across an await.
     states: Mutex<HashMap<(String, String), State>>,
 }
 
 impl Breakers {
     /// `None` when the plugin may run; otherwise why not.
     pub fn refuse(&self, tenant: &str, sha256: &str, now: Instant) -> Option<String> {
-        let mut states = self.states.lock().expect("breaker lock poisoned");
+        let mut states = self.states.lock();
         let state = states.get_mut(&(tenant.to_string(), sha256.to_string()))?;
         match state.open_until {
             Some(until) if now < until => Some(format!(
@@ -51,7 +51,7 @@ impl Breakers {
 
     /// Records a call's outcome: `exhausted` when it ran out of CPU, time or memory.
     pub fn record(&self, tenant: &str, sha256: &str, exhausted: bool, now: Instant) {
-        let mut states = self.states.lock().expect("breaker lock poisoned");
+        let mut states = self.states.lock();
         let key = (tenant.to_string(), sha256.to_string());
         if !exhausted {
             states.remove(&key);

@@ -23,7 +23,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use governor::clock::Clock;
@@ -122,7 +124,7 @@ pub struct Edge {
 }
 
 struct Inner {
-    // A std mutex: held only to read or replace an entry, never across an
+    // A blocking (parking_lot) mutex: held only to read or replace an entry, never across an
     // await; Redis is asked with the lock released.
     tenants: Mutex<HashMap<String, TenantEntry>>,
     addresses: DefaultKeyedRateLimiter<IpAddr>,
@@ -144,7 +146,7 @@ impl Edge {
     }
 
     fn tenants(&self) -> MutexGuard<'_, HashMap<String, TenantEntry>> {
-        self.inner.tenants.lock().expect("edge limits poisoned")
+        self.inner.tenants.lock()
     }
 
     /// Lets `events` events of `tenant` in, or refuses them: 503 when its

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -17,7 +19,7 @@ pub const TENANT_CALLS: usize = 4;
 pub struct Lane {
     runtime: Option<Runtime>,
     handle: Handle,
-    // A std mutex: one lookup per call, never held across an await.
+    // A blocking (parking_lot) mutex: one lookup per call, never held across an await.
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
@@ -40,7 +42,6 @@ impl Lane {
         let semaphore = self
             .tenants
             .lock()
-            .expect("lane lock poisoned")
             .entry(tenant.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(TENANT_CALLS)))
             .clone();

@@ -1,7 +1,9 @@
 //! `AppState`: the cheap, cloneable handles every handler draws from.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::chain::Chain;
@@ -55,13 +57,13 @@ pub type KeyHash = [u8; 32];
 /// and this saves it a round trip.
 #[derive(Clone, Default)]
 pub struct KeyCache {
-    // A std mutex: one lookup or insert per request, never held across an await.
+    // A blocking (parking_lot) mutex: one lookup or insert per request, never held across an await.
     entries: Arc<Mutex<HashMap<KeyHash, (String, Instant)>>>,
 }
 
 impl KeyCache {
     pub fn get(&self, key_hash: &KeyHash) -> Option<String> {
-        let entries = self.entries.lock().expect("key cache poisoned");
+        let entries = self.entries.lock();
         entries
             .get(key_hash)
             .filter(|(_, at)| at.elapsed() < KEY_TTL)
@@ -69,7 +71,7 @@ impl KeyCache {
     }
 
     pub fn put(&self, key_hash: KeyHash, tenant: String) {
-        let mut entries = self.entries.lock().expect("key cache poisoned");
+        let mut entries = self.entries.lock();
         if entries.len() >= KEY_CACHE_MAX {
             entries.retain(|_, (_, at)| at.elapsed() < KEY_TTL);
             if entries.len() >= KEY_CACHE_MAX {

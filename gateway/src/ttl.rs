@@ -2,9 +2,9 @@
 //! from Redis on hot paths (a tenant's limits, a plugin's record) where a
 //! change may take that long to be seen.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Entries kept at most; past it, the map is cleared.
@@ -12,7 +12,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 pub struct TtlMap<K, V> {
     ttl: Duration,
-    // A std mutex: one lookup or insert at a time, never held across an await.
+    // A blocking (parking_lot) mutex: one lookup or insert at a time, never held across an await.
     entries: Mutex<HashMap<K, (V, Instant)>>,
 }
 
@@ -25,7 +25,7 @@ impl<K: Hash + Eq, V: Clone> TtlMap<K, V> {
     }
 
     pub fn get(&self, key: &K) -> Option<V> {
-        let entries = self.entries.lock().expect("ttl map poisoned");
+        let entries = self.entries.lock();
         entries
             .get(key)
             .filter(|(_, at)| at.elapsed() < self.ttl)
@@ -33,7 +33,7 @@ impl<K: Hash + Eq, V: Clone> TtlMap<K, V> {
     }
 
     pub fn put(&self, key: K, value: V) {
-        let mut entries = self.entries.lock().expect("ttl map poisoned");
+        let mut entries = self.entries.lock();
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -32,7 +34,7 @@ struct Loop {
 /// the loops that ended while they should still run.
 #[derive(Clone, Default)]
 pub struct Liveness {
-    // A std mutex: held for one map operation, never across an await.
+    // A blocking (parking_lot) mutex: held for one map operation, never across an await.
     loops: Arc<Mutex<HashMap<String, Loop>>>,
 }
 
@@ -48,12 +50,8 @@ pub struct Health {
 }
 
 impl Liveness {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Loop>> {
-        // A panic while holding this lock leaves the map whole (every change
-        // is one insert or field write), so a poisoned lock is still usable.
-        self.loops
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Loop>> {
+        self.loops.lock()
     }
 
     /// Registers loop `name`, which beats at least every `period`.

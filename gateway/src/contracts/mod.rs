@@ -11,7 +11,9 @@ mod compat;
 mod schema;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use jsonschema::Validator;
@@ -32,7 +34,7 @@ pub const FRESH: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Contracts {
     store: Store,
-    // A std mutex: one lookup or insert per call, never held across an await.
+    // A blocking (parking_lot) mutex: one lookup or insert per call, never held across an await.
     cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
@@ -105,19 +107,16 @@ impl Contracts {
 
     /// Forgets the tenant's copy after a change made here.
     pub fn invalidate(&self, tenant: &str) {
-        self.cache
-            .lock()
-            .expect("contracts cache poisoned")
-            .remove(tenant);
+        self.cache.lock().remove(tenant);
     }
 
     fn cached(&self, tenant: &str) -> Option<Cached> {
-        let cache = self.cache.lock().expect("contracts cache poisoned");
+        let cache = self.cache.lock();
         cache.get(tenant).cloned()
     }
 
     fn keep(&self, tenant: &str, snapshot: Arc<Snapshot>) {
-        let mut cache = self.cache.lock().expect("contracts cache poisoned");
+        let mut cache = self.cache.lock();
         if cache.len() >= 10_000 {
             cache.clear();
         }

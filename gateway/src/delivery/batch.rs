@@ -7,9 +7,9 @@
 //! pending, to be taken over.
 
 use crate::model::Task;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::Mutex;
 
 /// (partition, tenant, endpoint).
 pub type CollectKey = (u16, String, String);
@@ -45,18 +45,14 @@ pub enum Added {
 
 #[derive(Default)]
 pub struct Collector {
-    // A std mutex: one map operation per task, never held across an await.
+    // A blocking (parking_lot) mutex: one map operation per task, never held across an await.
     collecting: Mutex<HashMap<CollectKey, Collected>>,
     next_seq: std::sync::atomic::AtomicU64,
 }
 
 impl Collector {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CollectKey, Collected>> {
-        // Every change under this lock is one map operation: a panic
-        // elsewhere leaves the map whole, so a poisoned lock is still usable.
-        self.collecting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<CollectKey, Collected>> {
+        self.collecting.lock()
     }
 
     pub fn add(&self, key: CollectKey, entry_id: &str, task: Task, max_events: u32) -> Added {

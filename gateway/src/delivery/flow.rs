@@ -19,7 +19,9 @@
 //! counting as an attempt.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -85,7 +87,7 @@ struct LocalSlot {
 
 impl Drop for LocalSlot {
     fn drop(&mut self) {
-        let mut counts = self.counts.lock().expect("flow lock poisoned");
+        let mut counts = self.counts.lock();
         if let Some(n) = counts.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
@@ -102,7 +104,7 @@ pub struct Flow {
     endpoint_concurrency: usize,
     gate: Script,
     settle: Script,
-    // Std mutexes: one map operation per delivery, never held across an await.
+    // Blocking (parking_lot) mutexes: one map operation per delivery, never held across an await.
     local: Arc<Mutex<HashMap<String, usize>>>,
     limits: Mutex<HashMap<String, (Option<u64>, Instant)>>,
 }
@@ -216,7 +218,7 @@ impl Flow {
 
     fn local_slot(&self, tenant: &str, endpoint: &str) -> Option<LocalSlot> {
         let key = format!("{tenant}\0{endpoint}");
-        let mut counts = self.local.lock().expect("flow lock poisoned");
+        let mut counts = self.local.lock();
         let n = counts.entry(key.clone()).or_default();
         if *n >= self.endpoint_concurrency {
             return None;
@@ -231,7 +233,7 @@ impl Flow {
     /// The tenant's default endpoint rate, read at most once a second.
     async fn tenant_rate(&self, tenant: &str) -> redis::RedisResult<Option<u64>> {
         {
-            let cached = self.limits.lock().expect("flow lock poisoned");
+            let cached = self.limits.lock();
             if let Some((rate, at)) = cached.get(tenant)
                 && at.elapsed() < LIMITS_TTL
             {
@@ -239,7 +241,7 @@ impl Flow {
             }
         }
         let rate = self.store.limits(tenant).await?.endpoint_per_second;
-        let mut cached = self.limits.lock().expect("flow lock poisoned");
+        let mut cached = self.limits.lock();
         if cached.len() >= LIMITS_CACHE_MAX {
             cached.clear();
         }

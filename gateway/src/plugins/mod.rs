@@ -28,7 +28,9 @@ mod limits;
 
 use std::fmt::Display;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -155,7 +157,7 @@ struct Inner {
     engine: Engine,
     linker: Arc<Linker<CallState>>,
     engine_hash: u64,
-    /// A std mutex: held only for a map lookup or insert, never across an
+    /// A blocking (parking_lot) mutex: held only for a map lookup or insert, never across an
     /// `.await`.
     cache: Mutex<Lru<Key, Compiled>>,
     calls: Semaphore,
@@ -311,13 +313,10 @@ impl PluginHost {
         (self.inner.engine_hash, sha256.to_ascii_lowercase())
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Lru<Key, Compiled>> {
+    fn lock_cache(&self) -> parking_lot::MutexGuard<'_, Lru<Key, Compiled>> {
         // A panic while holding the lock cannot leave the map half-updated
         // in a way that matters: at worst an entry is missing.
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.cache.lock()
     }
 }
 

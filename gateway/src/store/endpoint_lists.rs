@@ -4,7 +4,9 @@
 //! endpoints. Both stages read through it, once per tenant per read batch.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::{Endpoint, Store};
 
@@ -18,7 +20,7 @@ const MAX_TENANTS: usize = 10_000;
 #[derive(Clone)]
 pub struct EndpointLists {
     store: Store,
-    // A std mutex: one lookup or insert per call, never held across an await.
+    // A blocking (parking_lot) mutex: one lookup or insert per call, never held across an await.
     lists: Arc<Mutex<HashMap<String, Versioned>>>,
 }
 
@@ -30,12 +32,8 @@ impl EndpointLists {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Versioned>> {
-        // Each change under the lock is one insert or clear: a poisoned
-        // lock still holds a whole map.
-        self.lists
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Versioned>> {
+        self.lists.lock()
     }
 
     /// The tenant's endpoints as of now (their version is checked first).
