@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::breaker::Breakers;
+use crate::admission::TenantLimitsCache;
+use crate::admission::breaker::Breakers;
 use crate::contracts::Contracts;
 use crate::model::FieldError;
 
-use crate::lane::Lane;
+use crate::admission::lane::Lane;
 use crate::plugins::{
     Budget, Invocation, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
 };
@@ -62,7 +63,7 @@ pub struct Chain {
     lane: Arc<Lane>,
     /// Tenants' limits and plugin records, re-read from Redis at most every
     /// `FRESH` (a new budget or plugin version applies within that time).
-    limits: Arc<TtlMap<String, TenantLimits>>,
+    limits: TenantLimitsCache,
     plugins: Arc<TtlMap<(String, String), Option<Plugin>>>,
 }
 
@@ -99,6 +100,7 @@ impl Chain {
         host: PluginHost,
         lane: Lane,
         store: Store,
+        limits: TenantLimitsCache,
         contracts: Contracts,
         metrics: Metrics,
     ) -> Chain {
@@ -109,7 +111,7 @@ impl Chain {
             metrics,
             breakers: Arc::default(),
             lane: Arc::new(lane),
-            limits: Arc::new(TtlMap::new(FRESH)),
+            limits,
             plugins: Arc::new(TtlMap::new(FRESH)),
         }
     }
@@ -145,14 +147,7 @@ impl Chain {
                 skipped: None,
             });
         }
-        let limits = match self.limits.get(&tenant.to_string()) {
-            Some(limits) => limits,
-            None => {
-                let limits = self.store.limits(tenant).await?;
-                self.limits.put(tenant.to_string(), limits.clone());
-                limits
-            }
-        };
+        let limits = self.limits.of(tenant).await?;
         let budget = budget(self.host.default_budget(), &limits);
         let wanted = endpoint.wanted_version(&parts.event_type);
         let mut current = PluginEvent {

@@ -87,7 +87,7 @@ pub struct PluginConfig {
 
 /// Limits per client address on unauthenticated routes (`/healthz`,
 /// `/readyz`, `/metrics`) and on requests that fail authentication
-/// (`crate::edge`). Tenants' own limits are set through the operator API.
+/// (`crate::admission::ingest`). Tenants' own limits are set through the operator API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {

@@ -28,19 +28,17 @@
 //! dev · cli              `gateway dev`, the command line (with `run`, `serve_with` here)
 //! ```
 
+pub mod admission;
 pub mod api;
-pub mod breaker;
 pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod contracts;
 pub mod delivery;
 pub mod dev;
-pub mod edge;
 pub mod error;
 pub mod fanout;
 pub mod keys;
-pub mod lane;
 pub mod model;
 pub mod plugins;
 pub mod queue;
@@ -120,10 +118,12 @@ pub async fn run(
     let liveness = Liveness::default();
     let d = &config.delivery;
     let endpoint_lists = store::EndpointLists::new(store.clone());
+    let limits = admission::TenantLimitsCache::new(store.clone());
     let deliverer = Deliverer::new(
         queue.clone(),
         store.clone(),
         endpoint_lists.clone(),
+        limits.clone(),
         Arc::new(delivery::client::HttpClient::new(
             d.allow_private_destinations,
         )?),
@@ -133,7 +133,7 @@ pub async fn run(
             max_timeout: Duration::from_millis(d.max_timeout_ms),
             concurrency: d.concurrency,
             endpoint_concurrency: d.endpoint_concurrency,
-            circuit: delivery::flow::CircuitSettings {
+            circuit: admission::endpoint::CircuitSettings {
                 failures: config.circuit.failures,
                 open_for: config.circuit.open_for,
             },
@@ -143,8 +143,9 @@ pub async fn run(
     let contracts = contracts::Contracts::new(store.clone());
     let chain = chain::Chain::new(
         plugins::PluginHost::new(&config.plugins)?,
-        lane::Lane::new(config.plugins.threads)?,
+        admission::lane::Lane::new(config.plugins.threads)?,
         store.clone(),
+        limits.clone(),
         contracts.clone(),
         metrics.clone(),
     );
@@ -235,7 +236,7 @@ pub async fn run(
         keys: KeyCache::default(),
         chain,
         contracts,
-        edge: edge::Edge::new(&config.limits),
+        edge: admission::ingest::Edge::new(&config.limits, limits.clone()),
     });
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::admission::ingest::Edge;
 use crate::chain::Chain;
 use crate::config::Config;
 use crate::contracts::Contracts;
-use crate::edge::Edge;
 use crate::queue::Queue;
 use crate::store::Store;
 use crate::telemetry::Metrics;

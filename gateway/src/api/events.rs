@@ -11,7 +11,7 @@
 //! version's schema: the 422 lists every violation with its pointer. A
 //! deprecated type or version is accepted with a `Deprecation` header.
 //!
-//! Both routes pass the tenant's edge limits (`crate::edge`) once the input
+//! Both routes pass the tenant's edge limits (`crate::admission::ingest`) once the input
 //! is valid and before anything is stored: a refused request stores nothing.
 //! Every valid item of a batch counts against the ingest rate, and a batch is
 //! let in whole or refused whole (429): a producer never has to work out
@@ -300,7 +300,7 @@ pub async fn ingest(
     };
     let rate = state
         .edge
-        .admit(&state.store, &state.queue, &tenant, NonZeroU32::MIN)
+        .admit(&state.queue, &tenant, NonZeroU32::MIN)
         .await?;
     let stored = state.queue.ingest(prepared.new_event(&tenant)).await?;
     let (id, replayed) = counted(&state, stored);
@@ -421,10 +421,7 @@ pub async fn ingest_batch(
     }
     let mut rate = None;
     if let Some(count) = NonZeroU32::new(valid.len() as u32) {
-        rate = state
-            .edge
-            .admit(&state.store, &state.queue, &tenant, count)
-            .await?;
+        rate = state.edge.admit(&state.queue, &tenant, count).await?;
         let events: Vec<NewEvent> = valid.iter().map(|(_, p)| p.new_event(&tenant)).collect();
         let stored = state.queue.ingest_many(&events).await?;
         for ((index, prepared), stored) in valid.iter().zip(stored) {

@@ -42,7 +42,7 @@ use crate::state::AppState;
 /// 4. on the unauthenticated routes, the per-address rate (`limits.public_*`;
 ///    failed authentication is counted against the same bucket, in the
 ///    extractors). Tenants' ingest rate and backlog are checked by the ingest
-///    handlers, once the body is valid (`crate::edge`).
+///    handlers, once the body is valid (`crate::admission::ingest`).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.ingest.max_body_bytes;
     let upload_limit = state.config.plugins.max_upload_bytes;
@@ -142,7 +142,7 @@ async fn within(limit: std::time::Duration, handler: impl Future<Output = Respon
     }
 }
 
-/// Limits a route per client address (`crate::edge`).
+/// Limits a route per client address (`crate::admission::ingest`).
 async fn per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match state.edge.check_address(client_ip(request.extensions())) {
         Ok(()) => next.run(request).await,

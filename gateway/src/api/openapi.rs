@@ -213,7 +213,7 @@ impl IntoResponses for TenantErrors {
 }
 
 /// The errors of the routes storing events: the tenant's errors, and its
-/// ingest rate and backlog limits (`crate::edge`).
+/// ingest rate and backlog limits (`crate::admission::ingest`).
 pub struct IngestErrors;
 
 impl IntoResponses for IngestErrors {

@@ -30,7 +30,6 @@
 
 pub mod batch;
 pub mod client;
-pub mod flow;
 pub mod outcome;
 pub mod redeliver;
 pub mod replay;
@@ -48,6 +47,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::TenantLimitsCache;
+use crate::admission::endpoint::{Admission, CircuitSettings, Flow};
 use crate::model::clock;
 use crate::model::clock::now_ms;
 use crate::model::{DeadLetter, DeadStage, Task};
@@ -57,7 +58,6 @@ use crate::telemetry::Metrics;
 use crate::workers::Stage;
 use batch::{Added, CollectKey, Collector};
 use client::Attempt;
-use flow::{Admission, CircuitSettings, Flow};
 pub use outcome::Outcome;
 use retry::RetryPolicy;
 pub use transport::{Request, Transport};
@@ -116,6 +116,7 @@ impl Deliverer {
         queue: Queue,
         store: Store,
         endpoints: EndpointLists,
+        limits: TenantLimitsCache,
         transport: Arc<dyn Transport>,
         settings: DeliverySettings,
         metrics: Metrics,
@@ -123,7 +124,7 @@ impl Deliverer {
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let flow = Flow::new(
             queue.conn(),
-            store.clone(),
+            limits,
             settings.circuit,
             settings.endpoint_concurrency,
         );

@@ -10,7 +10,7 @@
 //!
 //! The call runs on whichever runtime polls it; yielding every tick keeps a
 //! spinning plugin from holding that runtime's worker for more than about a
-//! tick. The gateway polls calls on a runtime of their own (`crate::lane`),
+//! tick. The gateway polls calls on a runtime of their own (`crate::admission::lane`),
 //! so plugins only ever compete with each other for those threads.
 
 use std::time::{Duration, Instant};

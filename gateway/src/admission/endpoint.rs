@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use redis::Script;
@@ -32,12 +32,9 @@ use crate::keys;
 use crate::model::Task;
 use crate::model::clock::now_ms;
 
-use crate::store::{Endpoint, Store};
+use super::TenantLimitsCache;
+use crate::store::Endpoint;
 
-/// How long a tenant's `endpoint_per_second` is used before it is read again.
-const LIMITS_TTL: Duration = Duration::from_secs(1);
-/// Tenants whose limits are cached at most (the cache is cleared past it).
-const LIMITS_CACHE_MAX: usize = 10_000;
 /// A lease outlives its request's timeout by this much.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// How long tasks wait while another task probes a half-open circuit.
@@ -99,32 +96,30 @@ impl Drop for LocalSlot {
 
 pub struct Flow {
     conn: ConnectionManager,
-    store: Store,
+    limits: TenantLimitsCache,
     circuit: CircuitSettings,
     endpoint_concurrency: usize,
     gate: Script,
     settle: Script,
     // Blocking (parking_lot) mutexes: one map operation per delivery, never held across an await.
     local: Arc<Mutex<HashMap<String, usize>>>,
-    limits: Mutex<HashMap<String, (Option<u64>, Instant)>>,
 }
 
 impl Flow {
     pub fn new(
         conn: ConnectionManager,
-        store: Store,
+        limits: TenantLimitsCache,
         circuit: CircuitSettings,
         endpoint_concurrency: usize,
     ) -> Flow {
         Flow {
             conn,
-            store,
+            limits,
             circuit,
             endpoint_concurrency,
             gate: Script::new(include_str!("scripts/gate.lua")),
             settle: Script::new(include_str!("scripts/settle.lua")),
             local: Arc::default(),
-            limits: Mutex::default(),
         }
     }
 
@@ -142,7 +137,7 @@ impl Flow {
         };
         let rate = match endpoint.rate_per_second {
             Some(r) => Some(r),
-            None => self.tenant_rate(&task.tenant).await?,
+            None => self.limits.of(&task.tenant).await?.endpoint_per_second,
         };
         let token = format!("{}:{}", task.msg_id, ulid::Ulid::new());
         let lease = (timeout + LEASE_MARGIN).as_millis() as u64;
@@ -228,25 +223,6 @@ impl Flow {
             key,
             counts: self.local.clone(),
         })
-    }
-
-    /// The tenant's default endpoint rate, read at most once a second.
-    async fn tenant_rate(&self, tenant: &str) -> redis::RedisResult<Option<u64>> {
-        {
-            let cached = self.limits.lock();
-            if let Some((rate, at)) = cached.get(tenant)
-                && at.elapsed() < LIMITS_TTL
-            {
-                return Ok(*rate);
-            }
-        }
-        let rate = self.store.limits(tenant).await?.endpoint_per_second;
-        let mut cached = self.limits.lock();
-        if cached.len() >= LIMITS_CACHE_MAX {
-            cached.clear();
-        }
-        cached.insert(tenant.to_string(), (rate, Instant::now()));
-        Ok(rate)
     }
 }
 

@@ -32,10 +32,10 @@ use governor::clock::Clock;
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 
+use super::TenantLimitsCache;
 use crate::config::LimitsConfig;
 use crate::error::{ApiError, RateHeaders};
 use crate::queue::Queue;
-use crate::store::Store;
 
 /// Longest a tenant's limits (and its backlog) are used without asking Redis.
 pub const REFRESH: Duration = Duration::from_secs(1);
@@ -127,20 +127,45 @@ struct Inner {
     // A blocking (parking_lot) mutex: held only to read or replace an entry, never across an
     // await; Redis is asked with the lock released.
     tenants: Mutex<HashMap<String, TenantEntry>>,
-    addresses: DefaultKeyedRateLimiter<IpAddr>,
-    address_burst: u32,
+    addresses: AddressLimits,
+    limits: TenantLimitsCache,
 }
 
-impl Edge {
-    pub fn new(config: &LimitsConfig) -> Edge {
+/// The per-address limits of public routes (and of failed authentication).
+struct AddressLimits {
+    buckets: DefaultKeyedRateLimiter<IpAddr>,
+    burst: u32,
+}
+
+impl AddressLimits {
+    fn new(config: &LimitsConfig) -> AddressLimits {
         let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(nonzero(config.public_per_second))
             .allow_burst(nonzero(config.public_burst));
+        AddressLimits {
+            buckets: DefaultKeyedRateLimiter::keyed(quota),
+            burst: config.public_burst,
+        }
+    }
+
+    fn check(&self, address: IpAddr) -> Result<(), ApiError> {
+        if self.buckets.len() >= MAX_ADDRESSES {
+            self.buckets.retain_recent();
+        }
+        self.buckets.check_key(&address).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.buckets.clock().now());
+            rate_limited(self.burst, wait)
+        })
+    }
+}
+
+impl Edge {
+    pub fn new(config: &LimitsConfig, limits: TenantLimitsCache) -> Edge {
         Edge {
             inner: Arc::new(Inner {
                 tenants: Mutex::new(HashMap::new()),
-                addresses: DefaultKeyedRateLimiter::keyed(quota),
-                address_burst: config.public_burst,
+                addresses: AddressLimits::new(config),
+                limits,
             }),
         }
     }
@@ -154,12 +179,11 @@ impl Edge {
     /// 429 when over its rate. Answers the headers to send when a rate is set.
     pub async fn admit(
         &self,
-        store: &Store,
         queue: &Queue,
         tenant: &str,
         events: NonZeroU32,
     ) -> Result<Option<RateHeaders>, ApiError> {
-        let (rate, max_backlog) = self.limits(store, tenant).await?;
+        let (rate, max_backlog) = self.limits(tenant).await?;
         if let Some(max) = max_backlog
             && self.backlog(queue, tenant).await? >= max
         {
@@ -171,17 +195,13 @@ impl Edge {
     }
 
     /// The tenant's rate and backlog limit, from Redis at most once per [`REFRESH`].
-    async fn limits(
-        &self,
-        store: &Store,
-        tenant: &str,
-    ) -> Result<(Option<Rate>, Option<u64>), ApiError> {
+    async fn limits(&self, tenant: &str) -> Result<(Option<Rate>, Option<u64>), ApiError> {
         if let Some(entry) = self.tenants().get(tenant)
             && entry.checked.elapsed() < REFRESH
         {
             return Ok((entry.rate.clone(), entry.max_backlog));
         }
-        let limits = store.limits(tenant).await?;
+        let limits = self.inner.limits.of(tenant).await?;
         let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         let wanted = limits
             .ingest_per_second
@@ -230,14 +250,7 @@ impl Edge {
     /// One request from `address` to an unauthenticated route (or one that
     /// failed authentication): allowed, or a 429.
     pub fn check_address(&self, address: IpAddr) -> Result<(), ApiError> {
-        let addresses = &self.inner.addresses;
-        if addresses.len() >= MAX_ADDRESSES {
-            addresses.retain_recent();
-        }
-        addresses.check_key(&address).map_err(|not_until| {
-            let wait = not_until.wait_time_from(addresses.clock().now());
-            rate_limited(self.inner.address_burst, wait)
-        })
+        self.inner.addresses.check(address)
     }
 }
 
@@ -276,17 +289,14 @@ mod tests {
 
     #[test]
     fn addresses_have_their_own_buckets() {
-        let edge = Edge::new(&LimitsConfig {
+        let edge = AddressLimits::new(&LimitsConfig {
             public_per_second: 1,
             public_burst: 2,
         });
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        assert!(edge.check_address(a).is_ok());
-        assert!(edge.check_address(a).is_ok());
-        assert!(matches!(
-            edge.check_address(a),
-            Err(ApiError::RateLimited { .. })
-        ));
-        assert!(edge.check_address(b).is_ok());
+        assert!(edge.check(a).is_ok());
+        assert!(edge.check(a).is_ok());
+        assert!(matches!(edge.check(a), Err(ApiError::RateLimited { .. })));
+        assert!(edge.check(b).is_ok());
     }
 }
