@@ -200,8 +200,14 @@ async fn gone_disables_the_endpoint() {
     let later = api
         .post_event(&tenant, json!({"type": "a.b", "data": {}}))
         .await;
-    wait_status(&api, &tenant, &later, "delivered").await;
-    let (_, event) = api.get(&format!("/v1/events/{later}"), &tenant.key).await;
+    let event = wait_until("the next event delivered to the witness", WAIT, || async {
+        let (_, event) = api.get(&format!("/v1/events/{later}"), &tenant.key).await;
+        let delivered = event["deliveries"].as_array()?.iter().any(|d| {
+            d["endpoint_id"] == other.id.as_str() && d["status"] == "delivered"
+        });
+        delivered.then_some(event)
+    })
+    .await;
     let deliveries = event["deliveries"].as_array().unwrap();
     assert_eq!(
         deliveries.len(),
