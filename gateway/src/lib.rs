@@ -20,10 +20,11 @@
 //! keys                   the Redis key layout
 //! queue · store          streams and scripts · tenants, endpoints, contracts, read models
 //! contracts · plugins    schemas and compatibility · the wasmtime host
-//! lane · breaker · chain plugin slots and breakers · an endpoint's plugin chain
+//! admission              ingest limits and shedding, endpoint flow control, plugin
+//!                        lanes and breakers, one cache of tenant limits
+//! chain                  an endpoint's plugin chain
 //! workers                stage loops, supervision, liveness
 //! fanout · delivery      the two stages (delivery: one pipeline, load ▶ admit ▶ send ▶ record ▶ settle)
-//! edge                   ingest limits and load shedding
 //! state · api            the router and its handlers
 //! dev · cli              `gateway dev`, the command line (with `run`, `serve_with` here)
 //! ```
