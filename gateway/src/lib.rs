@@ -117,30 +117,9 @@ pub async fn run(
     let store = Store::new(conn.clone(), partitions);
     let metrics = Metrics::default();
     let liveness = Liveness::default();
-    let d = &config.delivery;
     let endpoint_lists = store::EndpointLists::new(store.clone());
     let limits = admission::TenantLimitsCache::new(store.clone());
-    let deliverer = Deliverer::new(
-        queue.clone(),
-        store.clone(),
-        endpoint_lists.clone(),
-        limits.clone(),
-        Arc::new(delivery::client::HttpClient::new(
-            d.allow_private_destinations,
-        )?),
-        DeliverySettings {
-            policy: RetryPolicy::new(d.retry_schedule.clone(), d.jitter, d.max_retry_after),
-            default_timeout: Duration::from_millis(d.default_timeout_ms),
-            max_timeout: Duration::from_millis(d.max_timeout_ms),
-            concurrency: d.concurrency,
-            endpoint_concurrency: d.endpoint_concurrency,
-            circuit: admission::endpoint::CircuitSettings {
-                failures: config.circuit.failures,
-                open_for: config.circuit.open_for,
-            },
-        },
-        metrics.clone(),
-    );
+    let deliverer = deliverer(&config, &queue, &store, &endpoint_lists, &limits, &metrics)?;
     let contracts = contracts::Contracts::new(store.clone());
     let chain = chain::Chain::new(
         plugins::PluginHost::new(&config.plugins)?,
@@ -163,69 +142,18 @@ pub async fn run(
     let consumer = format!("gw-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     tracing::info!(%consumer, partitions = partitions.count(), "starting workers");
     let mut loops = workers::Supervisor::new(liveness.clone());
+    let shared = Shared {
+        client: &client,
+        consumer,
+        metrics: &metrics,
+        liveness: &liveness,
+        shutdown: &shutdown,
+        visibility: config.delivery.visibility_timeout,
+    };
     for p in partitions.all() {
-        let reader = |stream: String, group| {
-            GroupReader::new(
-                client.clone(),
-                stream,
-                group,
-                consumer.clone(),
-                metrics.clone(),
-            )
-        };
-        let name = format!("fanout-{p}");
-        loops.spawn(
-            name.clone(),
-            queue::READ_BLOCK,
-            workers::run_stage(
-                fanout_stage.clone(),
-                name,
-                p,
-                reader(keys::ingest_stream(p), FANOUT_GROUP),
-                d.visibility_timeout,
-                liveness.clone(),
-                shutdown.clone(),
-            ),
-        );
-        let name = format!("delivery-{p}");
-        loops.spawn(
-            name.clone(),
-            queue::READ_BLOCK,
-            workers::run_stage(
-                deliverer_stage.clone(),
-                name,
-                p,
-                reader(keys::delivery_stream(p), DELIVERY_GROUP),
-                d.visibility_timeout,
-                liveness.clone(),
-                shutdown.clone(),
-            ),
-        );
+        shared.spawn_stages(&mut loops, p, &fanout_stage, &deliverer_stage);
     }
-    let (q, m) = (queue.clone(), metrics.clone());
-    loops.spawn(
-        "scheduler".into(),
-        SCHEDULER_TICK,
-        workers::run_periodic(
-            "scheduler",
-            SCHEDULER_TICK,
-            liveness.clone(),
-            shutdown.clone(),
-            move || workers::move_due_retries(q.clone(), m.clone()),
-        ),
-    );
-    let q = queue.clone();
-    loops.spawn(
-        "trimmer".into(),
-        TRIM_TICK,
-        workers::run_periodic(
-            "trimmer",
-            TRIM_TICK,
-            liveness.clone(),
-            shutdown.clone(),
-            move || workers::trim_streams(q.clone()),
-        ),
-    );
+    shared.spawn_periodic(&mut loops, &queue);
     let supervising = tokio::spawn(loops.run(shutdown.clone()));
 
     let state = AppState::new(state::Handles {
@@ -253,9 +181,120 @@ pub async fn run(
         tracing::error!(error = %e, "the worker supervisor failed");
     }
     fanout.drain().await;
-    deliverer.drain(d.shutdown_grace).await;
+    deliverer.drain(config.delivery.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The delivery stage, from the config.
+fn deliverer(
+    config: &Config,
+    queue: &Queue,
+    store: &Store,
+    endpoint_lists: &store::EndpointLists,
+    limits: &admission::TenantLimitsCache,
+    metrics: &Metrics,
+) -> anyhow::Result<Deliverer> {
+    let d = &config.delivery;
+    let transport = delivery::client::HttpClient::new(d.allow_private_destinations)?;
+    let settings = DeliverySettings {
+        policy: RetryPolicy::new(d.retry_schedule.clone(), d.jitter, d.max_retry_after),
+        default_timeout: Duration::from_millis(d.default_timeout_ms),
+        max_timeout: Duration::from_millis(d.max_timeout_ms),
+        concurrency: d.concurrency,
+        endpoint_concurrency: d.endpoint_concurrency,
+        circuit: admission::endpoint::CircuitSettings {
+            failures: config.circuit.failures,
+            open_for: config.circuit.open_for,
+        },
+    };
+    Ok(Deliverer::new(
+        queue.clone(),
+        store.clone(),
+        endpoint_lists.clone(),
+        limits.clone(),
+        Arc::new(transport),
+        settings,
+        metrics.clone(),
+    ))
+}
+
+/// What every worker loop is started with.
+struct Shared<'a> {
+    client: &'a redis::Client,
+    consumer: String,
+    metrics: &'a Metrics,
+    liveness: &'a Liveness,
+    shutdown: &'a CancellationToken,
+    visibility: Duration,
+}
+
+impl Shared<'_> {
+    fn reader(&self, stream: String, group: &'static str) -> GroupReader {
+        GroupReader::new(
+            self.client.clone(),
+            stream,
+            group,
+            self.consumer.clone(),
+            self.metrics.clone(),
+        )
+    }
+
+    /// Partition `p`'s fan-out and delivery loops, each on its own reader.
+    fn spawn_stages(
+        &self,
+        loops: &mut workers::Supervisor,
+        p: u16,
+        fanout: &Arc<fanout::Fanout>,
+        deliverer: &Arc<Deliverer>,
+    ) {
+        let name = format!("fanout-{p}");
+        let reader = self.reader(keys::ingest_stream(p), FANOUT_GROUP);
+        let run = workers::run_stage(
+            fanout.clone(),
+            name.clone(),
+            p,
+            reader,
+            self.visibility,
+            self.liveness.clone(),
+            self.shutdown.clone(),
+        );
+        loops.spawn(name, queue::READ_BLOCK, run);
+        let name = format!("delivery-{p}");
+        let reader = self.reader(keys::delivery_stream(p), DELIVERY_GROUP);
+        let run = workers::run_stage(
+            deliverer.clone(),
+            name.clone(),
+            p,
+            reader,
+            self.visibility,
+            self.liveness.clone(),
+            self.shutdown.clone(),
+        );
+        loops.spawn(name, queue::READ_BLOCK, run);
+    }
+
+    /// The retry scheduler and the retention trimmer.
+    fn spawn_periodic(&self, loops: &mut workers::Supervisor, queue: &Queue) {
+        let (q, m) = (queue.clone(), self.metrics.clone());
+        let scheduler = workers::run_periodic(
+            "scheduler",
+            SCHEDULER_TICK,
+            self.liveness.clone(),
+            self.shutdown.clone(),
+            move || workers::move_due_retries(q.clone(), m.clone()),
+        );
+        loops.spawn("scheduler".into(), SCHEDULER_TICK, scheduler);
+        let q = queue.clone();
+        let trimmer = workers::run_periodic(
+            "trimmer",
+            TRIM_TICK,
+            self.liveness.clone(),
+            self.shutdown.clone(),
+            move || workers::trim_streams(q.clone()),
+        );
+        loops.spawn("trimmer".into(), TRIM_TICK, trimmer);
+    }
 }
 
 /// Loads the config from defaults, file and environment.

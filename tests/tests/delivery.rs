@@ -202,9 +202,10 @@ async fn gone_disables_the_endpoint() {
         .await;
     let event = wait_until("the next event delivered to the witness", WAIT, || async {
         let (_, event) = api.get(&format!("/v1/events/{later}"), &tenant.key).await;
-        let delivered = event["deliveries"].as_array()?.iter().any(|d| {
-            d["endpoint_id"] == other.id.as_str() && d["status"] == "delivered"
-        });
+        let delivered = event["deliveries"]
+            .as_array()?
+            .iter()
+            .any(|d| d["endpoint_id"] == other.id.as_str() && d["status"] == "delivered");
         delivered.then_some(event)
     })
     .await;
