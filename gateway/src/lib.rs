@@ -248,22 +248,28 @@ impl Shared<'_> {
         fanout: &Arc<fanout::Fanout>,
         deliverer: &Arc<Deliverer>,
     ) {
-        let name = format!("fanout-{p}");
-        let reader = self.reader(keys::ingest_stream(p), FANOUT_GROUP);
-        let run = workers::run_stage(
-            fanout.clone(),
-            name.clone(),
+        let ingest = self.reader(keys::ingest_stream(p), FANOUT_GROUP);
+        self.spawn_stage(loops, format!("fanout-{p}"), p, ingest, fanout.clone());
+        let delivery = self.reader(keys::delivery_stream(p), DELIVERY_GROUP);
+        self.spawn_stage(
+            loops,
+            format!("delivery-{p}"),
             p,
-            reader,
-            self.visibility,
-            self.liveness.clone(),
-            self.shutdown.clone(),
-        );
-        loops.spawn(name, queue::READ_BLOCK, run);
-        let name = format!("delivery-{p}");
-        let reader = self.reader(keys::delivery_stream(p), DELIVERY_GROUP);
-        let run = workers::run_stage(
+            delivery,
             deliverer.clone(),
+        );
+    }
+
+    fn spawn_stage<S: workers::Stage>(
+        &self,
+        loops: &mut workers::Supervisor,
+        name: String,
+        p: u16,
+        reader: GroupReader,
+        stage: Arc<S>,
+    ) {
+        let run = workers::run_stage(
+            stage,
             name.clone(),
             p,
             reader,

@@ -16,6 +16,16 @@ async fn store(redis: &Redis) -> Store {
     Store::new(conn, Partitions::new(1))
 }
 
+/// A store on `redis` holding `ROUNDS` endpoints of tenant `ten_a`, and their ids.
+async fn seeded(redis: &Redis) -> (Store, Vec<String>) {
+    let store = store(redis).await;
+    let ids: Vec<String> = (0..ROUNDS).map(|i| format!("ep_{i}")).collect();
+    for id in &ids {
+        store.put_endpoint("ten_a", &endpoint(id)).await.unwrap();
+    }
+    (store, ids)
+}
+
 fn endpoint(id: &str) -> Endpoint {
     serde_json::from_value(json!({
         "id": id, "url": "https://example.com/hook", "description": "",
@@ -29,11 +39,7 @@ fn endpoint(id: &str) -> Endpoint {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gone_answer_racing_a_delete_never_brings_the_endpoint_back() {
     let redis = Redis::ephemeral();
-    let store = store(&redis).await;
-    let ids: Vec<String> = (0..ROUNDS).map(|i| format!("ep_{i}")).collect();
-    for id in &ids {
-        store.put_endpoint("ten_a", &endpoint(id)).await.unwrap();
-    }
+    let (store, ids) = seeded(&redis).await;
     let mut races = tokio::task::JoinSet::new();
     for id in ids.clone() {
         let (gone, tenant) = (store.clone(), store.clone());
@@ -60,11 +66,7 @@ async fn a_gone_answer_racing_a_delete_never_brings_the_endpoint_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gone_answer_racing_a_patch_loses_neither() {
     let redis = Redis::ephemeral();
-    let store = store(&redis).await;
-    let ids: Vec<String> = (0..ROUNDS).map(|i| format!("ep_{i}")).collect();
-    for id in &ids {
-        store.put_endpoint("ten_a", &endpoint(id)).await.unwrap();
-    }
+    let (store, ids) = seeded(&redis).await;
     let mut races = tokio::task::JoinSet::new();
     for id in ids.clone() {
         let (gone, tenant) = (store.clone(), store.clone());
