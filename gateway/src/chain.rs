@@ -20,12 +20,12 @@ use crate::contracts::Contracts;
 use crate::model::FieldError;
 
 use crate::admission::lane::Lane;
+use crate::cache::Cache;
 use crate::plugins::{
     Budget, Invocation, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
 };
 use crate::store::{Endpoint, OnPluginError, Plugin, Store, TenantLimits, delivery_body};
 use crate::telemetry::Metrics;
-use crate::ttl::TtlMap;
 
 /// What the chain decided for one endpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,7 @@ pub struct Chain {
     /// Tenants' limits and plugin records, re-read from Redis at most every
     /// `FRESH` (a new budget or plugin version applies within that time).
     limits: TenantLimitsCache,
-    plugins: Arc<TtlMap<(String, String), Option<Plugin>>>,
+    plugins: Arc<Cache<(String, String), Option<Plugin>>>,
 }
 
 /// Who a plugin call is for.
@@ -112,7 +112,7 @@ impl Chain {
             breakers: Arc::default(),
             lane: Arc::new(lane),
             limits,
-            plugins: Arc::new(TtlMap::new(FRESH)),
+            plugins: Arc::new(Cache::new(FRESH)),
         }
     }
 
@@ -184,7 +184,7 @@ impl Chain {
                 None => link.name.clone(),
             };
             let target = PluginTarget {
-                endpoint_id: endpoint.id.clone(),
+                endpoint_id: endpoint.id.to_string(),
                 schema_version: wanted,
                 config: serde_json::to_vec(&link.config).expect("JSON always serialises"),
             };
@@ -264,7 +264,7 @@ impl Chain {
                 return Ok(Err(format!("{label}: {name} has no version {}", hop.to)));
             };
             let target = PluginTarget {
-                endpoint_id: call.endpoint.id.clone(),
+                endpoint_id: call.endpoint.id.to_string(),
                 schema_version: Some(hop.to),
                 config: serde_json::to_vec(&hop.config).expect("JSON always serialises"),
             };

@@ -31,6 +31,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod cache;
 pub mod chain;
 pub mod cli;
 pub mod config;
@@ -46,7 +47,6 @@ pub mod queue;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-pub mod ttl;
 pub mod workers;
 
 /// mimalloc for every binary built on this crate (the gateway, the tests'

@@ -1,12 +1,10 @@
 //! `AppState`: the cheap, cloneable handles every handler draws from.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::admission::ingest::Edge;
+use crate::cache::Cache;
 use crate::chain::Chain;
 use crate::config::Config;
 use crate::contracts::Contracts;
@@ -48,36 +46,27 @@ pub struct Handles {
 
 /// How long a resolved API key is trusted without asking Redis again.
 const KEY_TTL: Duration = Duration::from_secs(10);
-const KEY_CACHE_MAX: usize = 10_000;
 
 /// The SHA-256 of an API key.
 pub type KeyHash = [u8; 32];
 
 /// API key SHA-256 → tenant id, for a few seconds: ingest is the hot path
 /// and this saves it a round trip.
-#[derive(Clone, Default)]
-pub struct KeyCache {
-    // A blocking (parking_lot) mutex: one lookup or insert per request, never held across an await.
-    entries: Arc<Mutex<HashMap<KeyHash, (String, Instant)>>>,
+#[derive(Clone)]
+pub struct KeyCache(Arc<Cache<KeyHash, String>>);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache(Arc::new(Cache::new(KEY_TTL)))
+    }
 }
 
 impl KeyCache {
     pub fn get(&self, key_hash: &KeyHash) -> Option<String> {
-        let entries = self.entries.lock();
-        entries
-            .get(key_hash)
-            .filter(|(_, at)| at.elapsed() < KEY_TTL)
-            .map(|(tenant, _)| tenant.clone())
+        self.0.get(key_hash)
     }
 
     pub fn put(&self, key_hash: KeyHash, tenant: String) {
-        let mut entries = self.entries.lock();
-        if entries.len() >= KEY_CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < KEY_TTL);
-            if entries.len() >= KEY_CACHE_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(key_hash, (tenant, Instant::now()));
+        self.0.put(key_hash, tenant);
     }
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::Cache;
 use crate::store::{Store, TenantLimits};
-use crate::ttl::TtlMap;
 
 /// How long a tenant's limits are used before they are read again.
 pub const FRESH: Duration = Duration::from_secs(1);
@@ -15,25 +15,24 @@ pub const FRESH: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct TenantLimitsCache {
     store: Store,
-    limits: Arc<TtlMap<String, TenantLimits>>,
+    limits: Arc<Cache<String, TenantLimits>>,
 }
 
 impl TenantLimitsCache {
     pub fn new(store: Store) -> TenantLimitsCache {
         TenantLimitsCache {
             store,
-            limits: Arc::new(TtlMap::new(FRESH)),
+            limits: Arc::new(Cache::new(FRESH)),
         }
     }
 
     /// The tenant's limits, read from Redis at most once per [`FRESH`].
     pub async fn of(&self, tenant: &str) -> redis::RedisResult<TenantLimits> {
-        let key = tenant.to_string();
-        if let Some(limits) = self.limits.get(&key) {
+        if let Some(limits) = self.limits.get(tenant) {
             return Ok(limits);
         }
         let limits = self.store.limits(tenant).await?;
-        self.limits.put(key, limits.clone());
+        self.limits.put(tenant.to_string(), limits.clone());
         Ok(limits)
     }
 }

@@ -12,9 +12,7 @@ mod schema;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-
-use parking_lot::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonschema::Validator;
 use serde_json::Value;
@@ -22,6 +20,7 @@ use serde_json::Value;
 pub use compat::{Report, compare};
 pub use schema::{compile, violations};
 
+use crate::cache::{Aged, Cache};
 use crate::model::FieldError;
 use crate::store::{
     ContractSettings, EventTypeRecord, SchemaVersion, Store, Transform, Unregistered,
@@ -34,12 +33,9 @@ pub const FRESH: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Contracts {
     store: Store,
-    // A blocking (parking_lot) mutex: one lookup or insert per call, never held across an await.
-    cache: Arc<Mutex<HashMap<String, Cached>>>,
+    /// A tenant's snapshot, trusted for [`FRESH`] since its version was last checked.
+    cache: Arc<Cache<String, Arc<Snapshot>>>,
 }
-
-/// A tenant's snapshot and when its version was last checked.
-type Cached = (Arc<Snapshot>, Instant);
 
 /// Everything one tenant registered, at one contracts version.
 pub struct Snapshot {
@@ -72,19 +68,20 @@ impl Contracts {
     pub fn new(store: Store) -> Contracts {
         Contracts {
             store,
-            cache: Arc::default(),
+            cache: Arc::new(Cache::new(FRESH)),
         }
     }
 
     /// The tenant's contracts: cached, re-read when their version moved.
     pub async fn get(&self, tenant: &str) -> redis::RedisResult<Arc<Snapshot>> {
-        let cached = self.cached(tenant);
-        if let Some((snapshot, at)) = &cached
-            && at.elapsed() < FRESH
-        {
-            return Ok(snapshot.clone());
+        let cached = self.cache.get_aged(tenant);
+        if let Some(Aged { value, fresh: true }) = &cached {
+            return Ok(value.clone());
         }
-        if let Some((snapshot, _)) = cached {
+        if let Some(Aged {
+            value: snapshot, ..
+        }) = cached
+        {
             // Stamped before the check, so the calls that arrive while it
             // runs keep using this snapshot instead of checking too.
             self.keep(tenant, snapshot.clone());
@@ -107,20 +104,11 @@ impl Contracts {
 
     /// Forgets the tenant's copy after a change made here.
     pub fn invalidate(&self, tenant: &str) {
-        self.cache.lock().remove(tenant);
-    }
-
-    fn cached(&self, tenant: &str) -> Option<Cached> {
-        let cache = self.cache.lock();
-        cache.get(tenant).cloned()
+        self.cache.remove(tenant);
     }
 
     fn keep(&self, tenant: &str, snapshot: Arc<Snapshot>) {
-        let mut cache = self.cache.lock();
-        if cache.len() >= 10_000 {
-            cache.clear();
-        }
-        cache.insert(tenant.to_string(), (snapshot, Instant::now()));
+        self.cache.put(tenant.to_string(), snapshot);
     }
 }
 
