@@ -13,6 +13,12 @@
 //!   `circuit.open_for`; then one probe (a lease taken with `SET NX`) goes
 //!   through: success closes it, failure re-opens it.
 //!
+//! An endpoint with no rate and no cap whose circuit the gate found closed
+//! and without failures is sent to without asking Redis for [`CLEAR_FOR`]
+//! (a success there changes nothing in Redis either): a circuit another
+//! instance opens holds this one back within that time, and a failure here
+//! always asks again.
+//!
 //! Per process, an endpoint holds at most `delivery.endpoint_concurrency` of
 //! the delivery permits, so a slow endpoint cannot take every permit and hold
 //! up the others. A task held back by any of these is rescheduled without
@@ -28,6 +34,7 @@ use rand::Rng;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
+use crate::cache::Cache;
 use crate::keys;
 use crate::model::Task;
 use crate::model::clock::now_ms;
@@ -42,6 +49,9 @@ const PROBE_WAIT_MS: u64 = 1_000;
 /// An endpoint at its in-flight cap is tried again after this, plus up to as
 /// much again at random so waiting tasks do not come back together.
 const BUSY_WAIT_MS: u64 = 250;
+/// How long an endpoint found clear (no rate, no cap, a closed circuit
+/// without failures) is admitted without the gate script.
+pub const CLEAR_FOR: Duration = Duration::from_secs(1);
 
 /// Thresholds of the per-endpoint circuit breaker.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +83,8 @@ pub struct Lease {
     /// No lease in Redis to give back and a closed circuit without failures:
     /// a success then changes nothing there, and settling it is skipped.
     clean: bool,
+    /// The endpoint's `tenant\0endpoint`, for this process's maps.
+    local_key: String,
     _slot: LocalSlot,
 }
 
@@ -101,8 +113,10 @@ pub struct Flow {
     endpoint_concurrency: usize,
     gate: Script,
     settle: Script,
-    // Blocking (parking_lot) mutexes: one map operation per delivery, never held across an await.
+    // A blocking (parking_lot) mutex: one map operation per delivery, never held across an await.
     local: Arc<Mutex<HashMap<String, usize>>>,
+    /// Endpoints found clear by the gate lately (by `tenant\0endpoint`).
+    clear: Cache<String, ()>,
 }
 
 impl Flow {
@@ -120,6 +134,7 @@ impl Flow {
             gate: Script::new(include_str!("scripts/gate.lua")),
             settle: Script::new(include_str!("scripts/settle.lua")),
             local: Arc::default(),
+            clear: Cache::new(CLEAR_FOR),
         }
     }
 
@@ -130,7 +145,8 @@ impl Flow {
         endpoint: &Endpoint,
         timeout: Duration,
     ) -> redis::RedisResult<Admission> {
-        let Some(slot) = self.local_slot(&task.tenant, &endpoint.id) else {
+        let local_key = format!("{}\0{}", task.tenant, endpoint.id);
+        let Some(slot) = self.local_slot(&local_key) else {
             return Ok(busy(
                 "endpoint busy: its share of this instance's delivery permits is in use",
             ));
@@ -139,6 +155,16 @@ impl Flow {
             Some(r) => Some(r),
             None => self.limits.of(&task.tenant).await?.endpoint_per_second,
         };
+        let unpaced = rate.unwrap_or(0) == 0 && endpoint.max_in_flight.unwrap_or(0) == 0;
+        if unpaced && self.clear.get(&local_key).is_some() {
+            return Ok(Admission::Go(Lease {
+                token: String::new(),
+                probe: false,
+                clean: true,
+                local_key,
+                _slot: slot,
+            }));
+        }
         let token = format!("{}:{}", task.msg_id, ulid::Ulid::new());
         let lease = (timeout + LEASE_MARGIN).as_millis() as u64;
         let key = |what| keys::endpoint_flow(&task.tenant, &endpoint.id, what);
@@ -159,11 +185,18 @@ impl Flow {
         let gate = Gate::decode(verdict, at, probe).map_err(|unknown| {
             redis::RedisError::from((redis::ErrorKind::Client, "gate.lua", unknown))
         })?;
+        let clean = gate == Gate::Go { probe: false }
+            && failures == 0
+            && endpoint.max_in_flight.unwrap_or(0) == 0;
+        if clean && unpaced {
+            self.clear.put(local_key.clone(), ());
+        }
         Ok(match gate {
             Gate::Go { probe } => Admission::Go(Lease {
                 token,
                 probe,
-                clean: !probe && failures == 0 && endpoint.max_in_flight.unwrap_or(0) == 0,
+                clean,
+                local_key,
                 _slot: slot,
             }),
             Gate::Open { until_ms } => Admission::Wait {
@@ -190,6 +223,9 @@ impl Flow {
         if succeeded && lease.clean {
             return Ok(());
         }
+        if !succeeded {
+            self.clear.remove(&lease.local_key);
+        }
         let key = |what| keys::endpoint_flow(&task.tenant, &task.endpoint, what);
         let opened: u64 = self
             .settle
@@ -211,16 +247,15 @@ impl Flow {
         Ok(())
     }
 
-    fn local_slot(&self, tenant: &str, endpoint: &str) -> Option<LocalSlot> {
-        let key = format!("{tenant}\0{endpoint}");
+    fn local_slot(&self, key: &str) -> Option<LocalSlot> {
         let mut counts = self.local.lock();
-        let n = counts.entry(key.clone()).or_default();
+        let n = counts.entry(key.to_string()).or_default();
         if *n >= self.endpoint_concurrency {
             return None;
         }
         *n += 1;
         Some(LocalSlot {
-            key,
+            key: key.to_string(),
             counts: self.local.clone(),
         })
     }

@@ -36,9 +36,11 @@ end
 if ARGV[2] == 'retry' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 end
+-- Every member's hash has its status field since fan-out: a field new to a
+-- hash of one field means the hash had expired, and it is not brought back.
 for i = 4, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('HSET', KEYS[i], ARGV[5], ARGV[6])
+  if redis.call('HSET', KEYS[i], ARGV[5], ARGV[6]) == 1 and redis.call('HLEN', KEYS[i]) == 1 then
+    redis.call('DEL', KEYS[i])
   end
 end
 if ARGV[2] == 'finish' and redis.call('DECRBY', KEYS[3], #KEYS - 3) <= 0 then
