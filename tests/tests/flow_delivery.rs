@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use gateway::model::{EndpointId, EventId, Task, TenantId};
 use gateway_tests::{Api, Gateway, GatewayOptions, Receiver, Redis, Reply, Tenant, wait_until};
 use serde_json::{Value, json};
 
@@ -219,7 +220,12 @@ async fn a_failing_endpoint_opens_its_circuit_probes_once_and_closes() {
         })
         .await;
         let delivery = &event["deliveries"][0];
-        let msg = gateway::model::Task::new(&tenant.id, id, &endpoint.id).msg_id;
+        let msg = Task::new(
+            &TenantId::new(&tenant.id),
+            &EventId::new(id),
+            &EndpointId::new(&endpoint.id),
+        )
+        .msg_id;
         assert_eq!(
             delivery["attempts"].as_u64().unwrap(),
             sent[msg.as_str()],

@@ -10,7 +10,7 @@ use super::openapi::{PageErrors, TenantErrors};
 use super::{PageQuery, Query, TenantId};
 use crate::delivery::redeliver::{self, Refused};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-use crate::model::{DeadLetter, DeadStage};
+use crate::model::{DeadLetter, DeadStage, Time};
 
 use crate::state::AppState;
 
@@ -24,7 +24,8 @@ struct DeadLetterOut<'a> {
     attempts: u32,
     error: &'a str,
     last_status_code: Option<u16>,
-    dead_at: &'a str,
+    #[schema(value_type = String, format = DateTime)]
+    dead_at: Time,
 }
 
 impl<'a> DeadLetterOut<'a> {
@@ -38,7 +39,7 @@ impl<'a> DeadLetterOut<'a> {
             attempts: letter.task.attempt,
             error: &letter.error,
             last_status_code: letter.last_status_code,
-            dead_at: &letter.dead_at,
+            dead_at: letter.dead_at,
         }
     }
 }

@@ -347,7 +347,7 @@ pub async fn create(
         None => crate::model::Secret::generate().expose(),
     };
     let endpoint = Endpoint {
-        id: new_id("ep"),
+        id: new_id("ep").into(),
         url: input.url,
         description: input.description,
         event_types: input.event_types,
@@ -688,7 +688,7 @@ pub async fn replay(
     let now = crate::model::clock::now_rfc3339();
     let job = ReplayJob {
         id: crate::model::new_id("rpl"),
-        endpoint_id: endpoint.id.clone(),
+        endpoint_id: endpoint.id.to_string(),
         since: crate::model::clock::format_rfc3339(since),
         state: ReplayState::Running,
         replayed: 0,

@@ -6,13 +6,13 @@
 //! settlement is one script; a crash while collecting leaves the entries
 //! pending, to be taken over.
 
-use crate::model::Task;
+use crate::model::{EndpointId, Task, TenantId};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 /// (partition, tenant, endpoint).
-pub type CollectKey = (u16, String, String);
+pub type CollectKey = (u16, TenantId, EndpointId);
 
 /// Tasks of one endpoint collected so far.
 pub struct Collected {
@@ -95,7 +95,7 @@ mod tests {
     use super::*;
 
     fn task(event: &str) -> Task {
-        Task::new("ten_a", event, "ep_a")
+        Task::new(&"ten_a".into(), &event.into(), &"ep_a".into())
     }
 
     #[test]

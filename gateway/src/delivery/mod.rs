@@ -51,7 +51,7 @@ use crate::admission::TenantLimitsCache;
 use crate::admission::endpoint::{Admission, CircuitSettings, Flow};
 use crate::model::clock;
 use crate::model::clock::now_ms;
-use crate::model::{DeadLetter, DeadStage, Task};
+use crate::model::{DeadLetter, DeadStage, Task, TenantId, Time};
 use crate::queue::{Entry, Queue, Settle};
 use crate::store::{AttemptRecord, Batching, Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
@@ -164,7 +164,7 @@ impl Deliverer {
 impl Stage for Deliverer {
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> anyhow::Result<()> {
         // Each tenant's endpoints are looked up once per read batch.
-        let mut lists: HashMap<String, Arc<Vec<Endpoint>>> = HashMap::new();
+        let mut lists: HashMap<TenantId, Arc<Vec<Endpoint>>> = HashMap::new();
         for entry in entries {
             let task: Task = match serde_json::from_str(&entry.json) {
                 Ok(t) => t,
@@ -436,7 +436,7 @@ impl Inner {
                 stage: DeadStage::Delivery,
                 error: reason.clone(),
                 last_status_code: status.last_status_code,
-                dead_at: clock::now_rfc3339(),
+                dead_at: Time::now(),
             };
             self.queue.write_dead_letter(&letter).await?;
         }
@@ -545,7 +545,7 @@ fn request_headers(endpoint: &Endpoint, msg_id: &str, body: &[u8]) -> anyhow::Re
 fn attempt_record(task: &Task, made: u32, attempt: &Attempt) -> AttemptRecord {
     AttemptRecord {
         id: String::new(),
-        event_id: task.event.clone(),
+        event_id: task.event.to_string(),
         msg_id: task.msg_id.clone(),
         attempt: made,
         batch_id: None,

@@ -5,8 +5,7 @@
 
 use super::client::Attempt;
 use super::retry::RetryPolicy;
-use crate::model::clock;
-use crate::model::{Status, StatusKind};
+use crate::model::{Status, StatusKind, Time};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -136,7 +135,7 @@ impl Outcome {
         let mut status = Status::new(kind, attempts);
         status.last_status_code = code;
         status.last_error = error;
-        status.next_attempt_at = next.map(clock::ms_to_rfc3339);
+        status.next_attempt_at = next.map(Time::from_ms);
         status
     }
 

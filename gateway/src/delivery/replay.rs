@@ -89,7 +89,7 @@ async fn scan(
                     return Ok(());
                 }
                 if queue.keep_event(p, entry, &parsed).await? {
-                    let task = Task::new(tenant, &parsed.event, &endpoint.id);
+                    let task = Task::new(&parsed.tenant, &parsed.event, &endpoint.id);
                     queue.enqueue(p, &task).await?;
                     job.replayed += 1;
                 }

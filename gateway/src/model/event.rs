@@ -3,16 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{EventId, TenantId};
+
 /// What the fan-out stage reads for one accepted event (the entry's `j`
 /// field; its `b` field holds the delivery body).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IngestEntry {
     #[serde(rename = "t")]
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Absent from the entry of an event the gateway named: its id is made
     /// from the entry's ([`entry_event_id`]), filled in by [`IngestEntry::parse`].
-    #[serde(rename = "e", default, skip_serializing_if = "String::is_empty")]
-    pub event: String,
+    #[serde(rename = "e", default, skip_serializing_if = "EventId::is_empty")]
+    pub event: EventId,
     #[serde(rename = "y")]
     pub event_type: String,
     /// The event's schema version, when its type is versioned.
@@ -29,7 +31,7 @@ impl IngestEntry {
     pub fn parse(p: u16, entry_id: &str, json: &str) -> serde_json::Result<IngestEntry> {
         let mut parsed: IngestEntry = serde_json::from_str(json)?;
         if parsed.event.is_empty() {
-            parsed.event = entry_event_id(p, entry_id);
+            parsed.event = entry_event_id(p, entry_id).into();
         }
         Ok(parsed)
     }

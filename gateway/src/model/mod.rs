@@ -11,9 +11,10 @@ mod report;
 mod secret;
 mod task;
 
+pub use clock::Time;
 pub use event::{IngestEntry, entry_event_id, entry_ms, entry_of_event};
 pub use field_error::FieldError;
-pub use ids::{new_id, sha256_hex};
+pub use ids::{EndpointId, EventId, TenantId, new_id, sha256_hex};
 pub use report::{Change, ChangeKind, Report};
 pub use secret::Secret;
 pub use task::{DeadLetter, DeadStage, Decision, Status, StatusKind, Task};

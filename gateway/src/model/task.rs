@@ -4,23 +4,29 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::clock::Time;
+use super::{EndpointId, EventId, TenantId};
+
 /// One delivery of one event to one endpoint, as queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     #[serde(rename = "t")]
-    pub tenant: String,
+    pub tenant: TenantId,
     #[serde(rename = "e")]
-    pub event: String,
+    pub event: EventId,
     #[serde(rename = "n")]
-    pub endpoint: String,
+    pub endpoint: EndpointId,
     /// The `webhook-id`: the same for every attempt of this event to this endpoint.
     #[serde(rename = "m")]
     pub msg_id: String,
     /// Attempts already made.
     #[serde(rename = "a")]
     pub attempt: u32,
-    /// The body to send when a plugin rewrote the event for this endpoint;
-    /// otherwise the stored event's body is sent.
+    /// The body to send: a plugin's rewrite of the event for this endpoint,
+    /// or the event's own when fan-out copied it in (a small event to few
+    /// endpoints); otherwise the stored event's body is read and sent. A
+    /// task carrying its body is sent even if its event passed its
+    /// retention while the task waited.
     #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// The endpoint rate slot (ms) this task reserved when it was throttled;
@@ -34,12 +40,12 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn new(tenant: &str, event: &str, endpoint: &str) -> Task {
+    pub fn new(tenant: &TenantId, event: &EventId, endpoint: &EndpointId) -> Task {
         let digest = super::sha256_hex(format!("{tenant}\0{event}\0{endpoint}").as_bytes());
         Task {
-            tenant: tenant.to_string(),
-            event: event.to_string(),
-            endpoint: endpoint.to_string(),
+            tenant: tenant.clone(),
+            event: event.clone(),
+            endpoint: endpoint.clone(),
             msg_id: format!("msg_{}", &digest[..32]),
             attempt: 0,
             body: None,
@@ -50,13 +56,13 @@ impl Task {
 
     /// A batch of `members` (tasks of one tenant and endpoint), with the
     /// stable batch id `batch_<hash of the member msg ids>`.
-    pub fn batch(tenant: &str, endpoint: &str, members: Vec<Task>) -> Task {
+    pub fn batch(tenant: &TenantId, endpoint: &EndpointId, members: Vec<Task>) -> Task {
         let ids: Vec<&str> = members.iter().map(|m| m.msg_id.as_str()).collect();
         let digest = super::sha256_hex(ids.join("\0").as_bytes());
         Task {
-            tenant: tenant.to_string(),
-            event: String::new(),
-            endpoint: endpoint.to_string(),
+            tenant: tenant.clone(),
+            event: EventId::default(),
+            endpoint: endpoint.clone(),
             msg_id: format!("batch_{}", &digest[..32]),
             attempt: 0,
             body: None,
@@ -85,7 +91,10 @@ pub enum Decision {
     /// Queue this task; `note` is recorded on its pending status.
     Deliver { task: Task, note: Option<String> },
     /// Queue nothing; record this status (dropped by a plugin, dead-lettered).
-    Settled { endpoint: String, status: Status },
+    Settled {
+        endpoint: EndpointId,
+        status: Status,
+    },
 }
 
 /// The status of one event for one endpoint, kept in the event hash.
@@ -98,8 +107,10 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<String>,
-    pub updated_at: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<Time>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Time,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -124,7 +135,7 @@ impl Status {
             last_status_code: None,
             last_error: None,
             next_attempt_at: None,
-            updated_at: super::clock::now_rfc3339(),
+            updated_at: Time::now(),
         }
     }
 
@@ -154,5 +165,5 @@ pub struct DeadLetter {
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status_code: Option<u16>,
-    pub dead_at: String,
+    pub dead_at: Time,
 }

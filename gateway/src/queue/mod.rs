@@ -30,8 +30,8 @@ pub enum Stored {
 /// event named from its entry.
 fn ingest_entry(event: &NewEvent<'_>, id: &str) -> String {
     serde_json::to_string(&IngestEntry {
-        tenant: event.tenant.to_string(),
-        event: id.to_string(),
+        tenant: event.tenant.into(),
+        event: id.into(),
         event_type: event.event_type.to_string(),
         version: event.version,
         timestamp: event.timestamp.to_string(),

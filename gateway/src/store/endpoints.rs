@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::{Page, Store, decode, decode_some, lex_page};
 
 use crate::keys;
-use crate::model::Secret;
+use crate::model::{EndpointId, Secret};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
-    pub id: String,
+    pub id: EndpointId,
     pub url: String,
     pub description: String,
     /// Event types delivered here, each maybe at a schema version; empty means all.

@@ -108,7 +108,7 @@ impl Store {
             .filter(|parsed| parsed.tenant == tenant && parsed.event == id)
             .map(|parsed| StoredEvent {
                 partition: p,
-                id: parsed.event,
+                id: parsed.event.into(),
                 event_type: parsed.event_type,
                 timestamp: parsed.timestamp,
                 body: entry.body.unwrap_or_default(),
