@@ -97,11 +97,11 @@ fn routes(
             endpoints::update,
             endpoints::delete
         ))
-        .routes(routes!(endpoints::secret))
-        .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(endpoints::secrets::secret))
+        .routes(routes!(endpoints::secrets::rotate_secret))
         .routes(routes!(endpoints::attempts))
-        .routes(routes!(endpoints::replay))
-        .routes(routes!(endpoints::get_replay))
+        .routes(routes!(endpoints::replays::replay))
+        .routes(routes!(endpoints::replays::get_replay))
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::redeliver))
         .routes(routes!(plugins::list))

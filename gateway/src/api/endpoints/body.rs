@@ -1,0 +1,154 @@
+//! The request and response bodies of endpoints: what creates one, what
+//! changes one, and how the API shows one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::store::{Batching, Circuit, Endpoint, OnPluginError, PluginRef, Subscription};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointIn {
+    /// Where deliveries are POSTed.
+    pub(super) url: String,
+    #[serde(default)]
+    pub(super) description: String,
+    #[serde(default)]
+    pub(super) event_types: Vec<Subscription>,
+    #[serde(default)]
+    pub(super) disabled: bool,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<String, String>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) rate_per_second: Option<u64>,
+    pub(super) max_in_flight: Option<u32>,
+    pub(super) batch: Option<Batching>,
+    /// A `whsec_...` secret to use instead of a generated one.
+    pub(super) secret: Option<String>,
+    #[serde(default)]
+    pub(super) plugins: Vec<PluginRef>,
+    #[serde(default)]
+    pub(super) on_plugin_error: OnPluginError,
+}
+
+/// The fields to change; those left out keep their value.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    url: Option<String>,
+    description: Option<String>,
+    event_types: Option<Vec<Subscription>>,
+    disabled: Option<bool>,
+    headers: Option<BTreeMap<String, String>>,
+    /// `null` goes back to the default timeout.
+    #[serde(default, deserialize_with = "present")]
+    timeout_ms: Option<Option<u64>>,
+    /// `null` goes back to the tenant's default rate.
+    #[serde(default, deserialize_with = "present")]
+    rate_per_second: Option<Option<u64>>,
+    /// `null` removes the cap.
+    #[serde(default, deserialize_with = "present")]
+    max_in_flight: Option<Option<u32>>,
+    /// `null` turns batching off.
+    #[serde(default, deserialize_with = "present")]
+    batch: Option<Option<Batching>>,
+    plugins: Option<Vec<PluginRef>>,
+    on_plugin_error: Option<OnPluginError>,
+}
+
+impl EndpointPatch {
+    /// Sets every field the patch names.
+    pub(super) fn apply(&self, endpoint: &mut Endpoint) {
+        if let Some(url) = &self.url {
+            endpoint.url = url.clone();
+        }
+        if let Some(description) = &self.description {
+            endpoint.description = description.clone();
+        }
+        if let Some(types) = &self.event_types {
+            endpoint.event_types = types.clone();
+        }
+        if let Some(disabled) = &self.disabled {
+            endpoint.disabled = *disabled;
+            endpoint.disabled_reason = None;
+        }
+        if let Some(headers) = &self.headers {
+            endpoint.headers = headers.clone();
+        }
+        if let Some(timeout) = &self.timeout_ms {
+            endpoint.timeout_ms = *timeout;
+        }
+        if let Some(rate) = &self.rate_per_second {
+            endpoint.rate_per_second = *rate;
+        }
+        if let Some(cap) = &self.max_in_flight {
+            endpoint.max_in_flight = *cap;
+        }
+        if let Some(batch) = &self.batch {
+            endpoint.batch = *batch;
+        }
+        if let Some(plugins) = &self.plugins {
+            endpoint.plugins = plugins.clone();
+        }
+        if let Some(policy) = &self.on_plugin_error {
+            endpoint.on_plugin_error = *policy;
+        }
+    }
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// An endpoint as the API shows it: never its secrets.
+#[derive(Serialize, ToSchema)]
+pub struct EndpointOut<'a> {
+    id: &'a str,
+    url: &'a str,
+    description: &'a str,
+    event_types: &'a [Subscription],
+    disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<&'a str>,
+    headers: &'a BTreeMap<String, String>,
+    timeout_ms: Option<u64>,
+    rate_per_second: Option<u64>,
+    max_in_flight: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<Batching>,
+    plugins: &'a [PluginRef],
+    on_plugin_error: OnPluginError,
+    created_at: &'a str,
+    updated_at: &'a str,
+    /// Shown when one endpoint is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) circuit: Option<Circuit>,
+}
+
+impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
+    fn from(e: &'a Endpoint) -> Self {
+        EndpointOut {
+            id: &e.id,
+            url: &e.url,
+            description: &e.description,
+            event_types: &e.event_types,
+            disabled: e.disabled,
+            disabled_reason: e.disabled_reason.as_deref(),
+            headers: &e.headers,
+            timeout_ms: e.timeout_ms,
+            rate_per_second: e.rate_per_second,
+            max_in_flight: e.max_in_flight,
+            batch: e.batch,
+            plugins: &e.plugins,
+            on_plugin_error: e.on_plugin_error,
+            created_at: &e.created_at,
+            updated_at: &e.updated_at,
+            circuit: None,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The checks of an endpoint before it is stored: its fields, and what it
+//! refers to (plugins, and event types subscribed at a version).
+
+use crate::api::validate;
+use crate::error::ApiResult;
+use crate::model::FieldError;
+use crate::state::AppState;
+use crate::store::{Endpoint, Subscription};
+
+pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldError>) {
+    let config = &state.config.delivery;
+    validate::url(&endpoint.url, config.allow_private_destinations, errors);
+    if endpoint.description.len() > 1024 {
+        errors.push(FieldError::new(
+            "/description",
+            "must be at most 1024 characters",
+        ));
+    }
+    if endpoint.event_types.len() > 256 {
+        errors.push(FieldError::new(
+            "/event_types",
+            "may list at most 256 types",
+        ));
+    }
+    for (i, s) in endpoint.event_types.iter().enumerate() {
+        match s {
+            Subscription::Any(t) => validate::event_type(&format!("/event_types/{i}"), t, errors),
+            Subscription::Versioned(v) => {
+                validate::event_type(&format!("/event_types/{i}/type"), &v.event_type, errors)
+            }
+        }
+    }
+    if endpoint.headers.len() > 32 {
+        errors.push(FieldError::new("/headers", "may hold at most 32 headers"));
+    }
+    for (name, value) in &endpoint.headers {
+        validate::extra_header(name, value, errors);
+    }
+    if let Some(ms) = endpoint.timeout_ms
+        && !(1..=config.max_timeout_ms).contains(&ms)
+    {
+        errors.push(FieldError::new(
+            "/timeout_ms",
+            format!("must be between 1 and {}", config.max_timeout_ms),
+        ));
+    }
+    if let Some(rate) = endpoint.rate_per_second
+        && !(1..=MAX_RATE).contains(&rate)
+    {
+        errors.push(FieldError::new(
+            "/rate_per_second",
+            format!("must be between 1 and {MAX_RATE}"),
+        ));
+    }
+    if let Some(cap) = endpoint.max_in_flight
+        && !(1..=MAX_IN_FLIGHT).contains(&cap)
+    {
+        errors.push(FieldError::new(
+            "/max_in_flight",
+            format!("must be between 1 and {MAX_IN_FLIGHT}"),
+        ));
+    }
+    if let Some(batch) = endpoint.batch {
+        if !(2..=MAX_BATCH_EVENTS).contains(&batch.max_events) {
+            errors.push(FieldError::new(
+                "/batch/max_events",
+                format!("must be between 2 and {MAX_BATCH_EVENTS}"),
+            ));
+        }
+        if !(1..=MAX_BATCH_WAIT_MS).contains(&batch.max_wait_ms) {
+            errors.push(FieldError::new(
+                "/batch/max_wait_ms",
+                format!("must be between 1 and {MAX_BATCH_WAIT_MS}"),
+            ));
+        }
+    }
+}
+
+/// Highest delivery rate an endpoint may ask for, in events per second.
+const MAX_RATE: u64 = 100_000;
+/// Highest cap on requests in flight an endpoint may set.
+const MAX_IN_FLIGHT: u32 = 10_000;
+
+/// Most events one batch may hold.
+const MAX_BATCH_EVENTS: u32 = 100;
+/// Longest a batch may wait for more events, in ms.
+const MAX_BATCH_WAIT_MS: u64 = 10_000;
+
+/// Longest plugin chain an endpoint may have.
+const MAX_CHAIN: usize = 8;
+
+/// Every plugin in the chain exists (and the version, when one is pinned),
+/// and every subscription at a version names a registered version.
+pub(super) async fn check_references(
+    state: &AppState,
+    tenant: &str,
+    endpoint: &Endpoint,
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
+    if endpoint.plugins.len() > MAX_CHAIN {
+        errors.push(FieldError::new(
+            "/plugins",
+            format!("may hold at most {MAX_CHAIN} plugins"),
+        ));
+        return Ok(());
+    }
+    let contracts = state.contracts.get(tenant).await?;
+    for (i, s) in endpoint.event_types.iter().enumerate() {
+        let Some(version) = s.version() else {
+            continue;
+        };
+        match contracts.event_type(s.event_type()) {
+            None => errors.push(FieldError::new(
+                format!("/event_types/{i}/type"),
+                "is not a registered event type (subscribing at a version needs one)",
+            )),
+            Some(t) if t.version(version).is_none() => errors.push(FieldError::new(
+                format!("/event_types/{i}/version"),
+                "no such version of this event type",
+            )),
+            Some(_) => {}
+        }
+    }
+    for (i, link) in endpoint.plugins.iter().enumerate() {
+        let (at_name, at_version) = (
+            format!("/plugins/{i}/name"),
+            format!("/plugins/{i}/version"),
+        );
+        crate::api::plugins::check_reference(
+            state,
+            tenant,
+            (&link.name, &at_name),
+            (link.version, &at_version),
+            errors,
+        )
+        .await?;
+    }
+    Ok(())
+}
