@@ -110,12 +110,15 @@ fn routes(
         .routes(routes!(plugins::invoke))
         .routes(routes!(event_types::list))
         .routes(routes!(event_types::get_type, event_types::put_type))
-        .routes(routes!(event_types::list_versions))
-        .routes(routes!(event_types::get_version, event_types::put_version))
-        .routes(routes!(event_types::check_version))
+        .routes(routes!(event_types::versions::list_versions))
         .routes(routes!(
-            event_types::list_transforms,
-            event_types::put_transform
+            event_types::versions::get_version,
+            event_types::versions::put_version
+        ))
+        .routes(routes!(event_types::versions::check_version))
+        .routes(routes!(
+            event_types::transforms::list_transforms,
+            event_types::transforms::put_transform
         ))
         .routes(routes!(
             event_types::get_settings,
