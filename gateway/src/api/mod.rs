@@ -89,7 +89,7 @@ fn routes(
         .routes(routes!(admin::get_tenant))
         .routes(routes!(admin::get_limits, admin::put_limits))
         .routes(routes!(events::ingest))
-        .routes(routes!(events::ingest_batch))
+        .routes(routes!(events::batch::ingest_batch))
         .routes(routes!(events::get_event))
         .routes(routes!(endpoints::create, endpoints::list))
         .routes(routes!(

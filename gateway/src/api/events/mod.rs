@@ -16,6 +16,11 @@
 //! Every valid item of a batch counts against the ingest rate, and a batch is
 //! let in whole or refused whole (429): a producer never has to work out
 //! which items of a refused batch to send again.
+//!
+//! The checks of an event are in `prepare`, the batch route in `batch`.
+
+pub(super) mod batch;
+mod prepare;
 
 use std::num::NonZeroU32;
 
@@ -29,15 +34,13 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::openapi::{BodyErrors, IngestErrors, TenantErrors};
-use super::{Json, TenantId, parse_json, validate};
-use crate::contracts::{Checked, Snapshot};
+use super::{Json, TenantId};
 use crate::error::RateHeaders;
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-use crate::keys::Partitions;
-use crate::model::{FieldError, Status, new_id};
-use crate::queue::{NewEvent, Stored};
+use crate::model::{FieldError, Status};
+use crate::queue::Stored;
 use crate::state::AppState;
-use crate::store::delivery_body;
+use prepare::prepare;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,18 +61,6 @@ pub struct EventIn {
     #[schema(format = DateTime)]
     timestamp: Option<String>,
 }
-
-/// Events checked one by one: each item is an `EventIn`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BatchIn {
-    /// 1 to 1000 events.
-    #[schema(value_type = Vec<EventIn>)]
-    events: Vec<Box<RawValue>>,
-}
-
-/// Most events in one batch.
-pub const MAX_BATCH: usize = 1000;
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = EventAccepted)]
@@ -92,124 +83,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
             parts.headers.get(IDEMPOTENCY_KEY).cloned(),
         ))
     }
-}
-
-/// A valid event, ready to store.
-struct Prepared {
-    /// None when the queue names the event (see `Queue::ingest`).
-    id: Option<String>,
-    event_type: String,
-    version: Option<u32>,
-    /// Set when the type or version is deprecated (RFC 3339).
-    deprecated_at: Option<String>,
-    timestamp: String,
-    body: String,
-    partition: u16,
-    dedup_key: Option<String>,
-}
-
-impl Prepared {
-    fn new_event<'a>(&'a self, tenant: &'a str) -> NewEvent<'a> {
-        NewEvent {
-            partition: self.partition,
-            tenant,
-            id: self.id.as_deref(),
-            event_type: &self.event_type,
-            version: self.version,
-            body: &self.body,
-            timestamp: &self.timestamp,
-            dedup_key: self.dedup_key.as_deref(),
-        }
-    }
-}
-
-/// Checks one event (its fields, then its data against the schema of its
-/// type's version), adding its problems to `errors` with pointers under
-/// `at` (`""` for a single event, `/events/3` for a batch item).
-fn prepare(
-    partitions: Partitions,
-    contracts: &Snapshot,
-    tenant: &str,
-    event: EventIn,
-    idempotency_key: Option<&str>,
-    at: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<Prepared> {
-    let found = errors.len();
-    validate::event_type(&format!("{at}/type"), &event.event_type, errors);
-    if let Some(id) = &event.id {
-        validate::identifier(&format!("{at}/id"), id, errors);
-    }
-    if event.version == Some(0) {
-        errors.push(FieldError::new(
-            format!("{at}/version"),
-            "must be at least 1",
-        ));
-    }
-    if !event.data.get().starts_with('{') {
-        errors.push(FieldError::new(
-            format!("{at}/data"),
-            "must be a JSON object",
-        ));
-    }
-    let checked = match errors.len() > found {
-        true => Checked::default(),
-        false => contracts.check_event(
-            &event.event_type,
-            event.version,
-            event.data.get(),
-            at,
-            errors,
-        ),
-    };
-    let timestamp = match &event.timestamp {
-        None => crate::model::clock::now_rfc3339(),
-        Some(text) => match crate::model::clock::parse_rfc3339(text) {
-            Some(at) => crate::model::clock::format_rfc3339(at.to_offset(time::UtcOffset::UTC)),
-            None => {
-                errors.push(FieldError::new(
-                    format!("{at}/timestamp"),
-                    "must be an RFC 3339 date-time",
-                ));
-                String::new()
-            }
-        },
-    };
-    if errors.len() > found {
-        return None;
-    }
-    // An event with neither a key nor its own id has nothing to be
-    // deduplicated against: no idempotency record is kept, and the queue
-    // names it when it stores it.
-    let (id, dedup_key) = match (idempotency_key, event.id) {
-        (Some(key), id) => (
-            Some(id.unwrap_or_else(|| new_id("evt"))),
-            Some(format!("key:{key}")),
-        ),
-        (None, Some(id)) => (Some(id.clone()), Some(format!("id:{id}"))),
-        (None, None) => (None, None),
-    };
-    let partition = match (idempotency_key, &id) {
-        (Some(key), _) => partitions.of(tenant, key),
-        (None, Some(id)) => partitions.of(tenant, id),
-        (None, None) => partitions.spread(),
-    };
-    let body = delivery_body(
-        &event.event_type,
-        checked.version,
-        &timestamp,
-        event.data.get(),
-    );
-    Some(Prepared {
-        id,
-        event_type: event.event_type,
-        version: checked.version,
-        deprecated_at: checked.deprecated_at,
-        timestamp,
-        body,
-        partition,
-        dedup_key,
-    })
 }
 
 /// Counts a stored event; answers its id and whether it was seen before.
@@ -314,129 +187,6 @@ pub async fn ingest(
         response.headers_mut().insert("deprecation", value);
     }
     Ok(with_rate(response, rate))
-}
-
-/// The result of one batch item: `202` with its id, or `422` with its errors.
-#[derive(Serialize, ToSchema)]
-struct ItemResult {
-    index: usize,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    /// The item's key was seen before: `id` is the first event's.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    duplicate: bool,
-    /// The item's type or version is deprecated (when, RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    deprecated_at: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<FieldError>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct BatchOut {
-    /// One per event, in the order sent.
-    results: Vec<ItemResult>,
-}
-
-/// Ingest a batch of events
-///
-/// Each event is checked on its own; every valid one is stored, and the
-/// answer has a result per event. The batch is let in, or refused (429), whole.
-#[utoipa::path(
-    post,
-    path = "/v1/events/batch",
-    operation_id = "ingest_batch",
-    tag = "events",
-    security(("tenant_api_key" = [])),
-    responses(
-        (status = OK, description = "A result per event", body = BatchOut, headers(
-            ("RateLimit-Limit" = u32, description = "The tenant's ingest burst"),
-            ("RateLimit-Remaining" = u32, description = "Events left in the bucket"),
-            ("RateLimit-Reset" = u64, description = "Seconds until the bucket is full again"),
-        )),
-        IngestErrors,
-        BodyErrors,
-    ),
-)]
-pub async fn ingest_batch(
-    State(state): State<AppState>,
-    TenantId(tenant): TenantId,
-    IdempotencyHeader(header): IdempotencyHeader,
-    Json(batch): Json<BatchIn>,
-) -> ApiResult<Response> {
-    if header.is_some() {
-        return Err(ApiError::invalid(
-            "header:Idempotency-Key",
-            "is not used by batches: give each event an `id` to deduplicate it",
-        ));
-    }
-    if batch.events.is_empty() || batch.events.len() > MAX_BATCH {
-        return Err(ApiError::invalid(
-            "/events",
-            format!("must hold 1 to {MAX_BATCH} events"),
-        ));
-    }
-    let partitions = state.queue.partitions();
-    let contracts = state.contracts.get(&tenant).await?;
-    let mut results = Vec::with_capacity(batch.events.len());
-    let mut valid = Vec::new();
-    for (index, raw) in batch.events.iter().enumerate() {
-        let at = format!("/events/{index}");
-        let mut errors = Vec::new();
-        match parse_json::<EventIn>(raw.get().as_bytes()) {
-            Ok(event) => {
-                let prepared = prepare(
-                    partitions,
-                    &contracts,
-                    &tenant,
-                    event,
-                    None,
-                    &at,
-                    &mut errors,
-                );
-                if let Some(prepared) = prepared {
-                    valid.push((index, prepared));
-                }
-            }
-            Err(ApiError::Invalid(found)) => errors.extend(found.into_iter().map(|e| {
-                let pointer = e.pointer.trim_start_matches('/');
-                let pointer = if pointer.is_empty() {
-                    at.clone()
-                } else {
-                    format!("{at}/{pointer}")
-                };
-                FieldError::new(pointer, e.message)
-            })),
-            Err(other) => errors.push(FieldError::new(at.clone(), other.to_string())),
-        }
-        results.push(ItemResult {
-            index,
-            status: 422,
-            id: None,
-            duplicate: false,
-            deprecated_at: None,
-            errors,
-        });
-    }
-    let mut rate = None;
-    if let Some(count) = NonZeroU32::new(valid.len() as u32) {
-        rate = state.edge.admit(&state.queue, &tenant, count).await?;
-        let events: Vec<NewEvent> = valid.iter().map(|(_, p)| p.new_event(&tenant)).collect();
-        let stored = state.queue.ingest_many(&events).await?;
-        for ((index, prepared), stored) in valid.iter().zip(stored) {
-            let (id, duplicate) = counted(&state, stored);
-            let result = &mut results[*index];
-            result.status = 202;
-            result.id = Some(id);
-            result.duplicate = duplicate;
-            result.deprecated_at = prepared.deprecated_at.clone();
-        }
-    }
-    Ok(with_rate(
-        axum::Json(BatchOut { results }).into_response(),
-        rate,
-    ))
 }
 
 #[derive(Serialize, ToSchema)]
