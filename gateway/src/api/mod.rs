@@ -107,7 +107,7 @@ fn routes(
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::upload).layer(DefaultBodyLimit::max(upload_limit)))
         .routes(routes!(plugins::get_one, plugins::delete))
-        .routes(routes!(plugins::invoke))
+        .routes(routes!(plugins::dry_run::invoke))
         .routes(routes!(event_types::list))
         .routes(routes!(event_types::get_type, event_types::put_type))
         .routes(routes!(event_types::versions::list_versions))
