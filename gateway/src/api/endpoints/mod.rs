@@ -74,7 +74,7 @@ pub async fn create(
         None => crate::model::Secret::generate().expose(),
     };
     let endpoint = Endpoint {
-        id: new_id("ep"),
+        id: new_id("ep").into(),
         url: input.url,
         description: input.description,
         event_types: input.event_types,

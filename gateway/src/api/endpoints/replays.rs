@@ -63,7 +63,7 @@ pub async fn replay(
     let now = crate::model::clock::now_rfc3339();
     let job = ReplayJob {
         id: crate::model::new_id("rpl"),
-        endpoint_id: endpoint.id.clone(),
+        endpoint_id: endpoint.id.to_string(),
         since: crate::model::clock::format_rfc3339(since),
         state: ReplayState::Running,
         replayed: 0,
