@@ -42,6 +42,15 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// What one step of a chain (a version transform or a plugin call) came
+/// to: its output, or its failure, said for the event's status (the
+/// endpoint's `on_plugin_error` decides what follows). A Redis error is no
+/// step's failure: it is the `Err` around this, and the event is tried again.
+enum Step<T> {
+    Done(T),
+    Failed(String),
+}
+
 /// The parts of a stored delivery body a plugin sees.
 #[derive(Deserialize)]
 struct BodyParts<'a> {
@@ -148,90 +157,77 @@ impl Chain {
             });
         }
         let limits = self.limits.of(tenant).await?;
-        let budget = budget(self.host.default_budget(), &limits);
-        let wanted = endpoint.wanted_version(&parts.event_type);
-        let mut current = PluginEvent {
-            id: event_id.to_string(),
-            event_type: parts.event_type,
-            schema_version: parts.version,
-            timestamp: parts.timestamp,
-            data: parts.data.get().as_bytes().to_vec(),
-            metadata: vec![("tenant-id".to_string(), tenant.to_string())],
+        let call = Call {
+            tenant,
+            endpoint,
+            budget: budget(self.host.default_budget(), &limits),
         };
-        let mut rewritten = false;
-        let mut skipped = Vec::new();
+        let mut run = Run {
+            current: PluginEvent {
+                id: event_id.to_string(),
+                event_type: parts.event_type,
+                schema_version: parts.version,
+                timestamp: parts.timestamp,
+                data: parts.data.get().as_bytes().to_vec(),
+                metadata: vec![("tenant-id".to_string(), tenant.to_string())],
+            },
+            rewritten: false,
+            skipped: Vec::new(),
+        };
         if let Some((from, to)) = versions {
-            let call = Call {
-                tenant,
-                endpoint,
-                budget,
-            };
-            match self.upgrade(&call, &current, from, to).await? {
-                Ok(event) => {
-                    current = event;
-                    rewritten = true;
+            match self.upgrade(&call, &run.current, from, to).await? {
+                Step::Done(event) => {
+                    run.current = event;
+                    run.rewritten = true;
                 }
-                Err(reason) => {
-                    if let Some(outcome) = self.failed(endpoint, reason, &mut skipped) {
+                Step::Failed(reason) => {
+                    if let Some(outcome) = run.failed(endpoint, reason) {
                         return Ok(outcome);
                     }
                 }
             }
         }
-        for link in &endpoint.plugins {
+        if let Some(outcome) = self.plugins(&call, &mut run).await? {
+            return Ok(outcome);
+        }
+        Ok(run.finish())
+    }
+
+    /// Runs the endpoint's plugins in turn on the event as the chain left
+    /// it; `Some` when one of them ends the chain.
+    async fn plugins(&self, call: &Call<'_>, run: &mut Run) -> anyhow::Result<Option<Outcome>> {
+        let wanted = call.endpoint.wanted_version(&run.current.event_type);
+        for link in &call.endpoint.plugins {
             let label = match link.version {
                 Some(v) => format!("{} v{v}", link.name),
                 None => link.name.clone(),
             };
             let target = PluginTarget {
-                endpoint_id: endpoint.id.to_string(),
+                endpoint_id: call.endpoint.id.to_string(),
                 schema_version: wanted,
                 config: serde_json::to_vec(&link.config).expect("JSON always serialises"),
             };
-            let call = Call {
-                tenant,
-                endpoint,
-                budget,
-            };
             match self
-                .call(&call, &link.name, link.version, &label, &current, target)
+                .call(call, &link.name, link.version, &label, &run.current, target)
                 .await?
             {
-                Ok(Verdict::Deliver(event)) => {
-                    rewritten |= event != current;
-                    current = event;
+                Step::Done(Verdict::Deliver(event)) => {
+                    run.rewritten |= event != run.current;
+                    run.current = event;
                 }
-                Ok(Verdict::Drop(reason)) => {
-                    return Ok(Outcome::Dropped(format!(
+                Step::Done(Verdict::Drop(reason)) => {
+                    return Ok(Some(Outcome::Dropped(format!(
                         "dropped by plugin {label}: {reason}"
-                    )));
+                    ))));
                 }
-                Err(reason) => {
-                    if let Some(outcome) = self.failed(endpoint, reason, &mut skipped) {
-                        return Ok(outcome);
+                Step::Failed(reason) => {
+                    if let Some(outcome) = run.failed(call.endpoint, reason) {
+                        return Ok(Some(outcome));
                     }
                 }
             }
         }
-        let body = if rewritten {
-            match std::str::from_utf8(&current.data) {
-                Ok(data) => Some(delivery_body(
-                    &current.event_type,
-                    current.schema_version,
-                    &current.timestamp,
-                    data,
-                )),
-                Err(_) => {
-                    return Ok(Outcome::Failed(
-                        "the chain's output data is not UTF-8".into(),
-                    ));
-                }
-            }
-        } else {
-            None
-        };
-        let skipped = (!skipped.is_empty()).then(|| format!("skipped: {}", skipped.join("; ")));
-        Ok(Outcome::Deliver { body, skipped })
+        Ok(None)
     }
 
     /// Rewrites `event` from version `from` to `to` over the shortest chain
@@ -243,14 +239,14 @@ impl Chain {
         event: &PluginEvent,
         from: u32,
         to: u32,
-    ) -> anyhow::Result<Result<PluginEvent, String>> {
+    ) -> anyhow::Result<Step<PluginEvent>> {
         let contracts = self.contracts.get(call.tenant).await?;
         let name = &event.event_type;
         let Some(contract) = contracts.event_type(name) else {
-            return Ok(Err(format!("event type {name} is not registered")));
+            return Ok(Step::Failed(format!("event type {name} is not registered")));
         };
         let Some(path) = contract.path(from, to) else {
-            return Ok(Err(format!(
+            return Ok(Step::Failed(format!(
                 "no version transforms lead from {name} v{from} to v{to}"
             )));
         };
@@ -261,7 +257,10 @@ impl Chain {
                 hop.from, hop.to, hop.plugin
             );
             let Some(target_schema) = contract.version(hop.to) else {
-                return Ok(Err(format!("{label}: {name} has no version {}", hop.to)));
+                return Ok(Step::Failed(format!(
+                    "{label}: {name} has no version {}",
+                    hop.to
+                )));
             };
             let target = PluginTarget {
                 endpoint_id: call.endpoint.id.to_string(),
@@ -279,11 +278,11 @@ impl Chain {
                 )
                 .await?
             {
-                Ok(Verdict::Deliver(next)) => next,
-                Ok(Verdict::Drop(reason)) => {
-                    return Ok(Err(format!("{label} dropped the event: {reason}")));
+                Step::Done(Verdict::Deliver(next)) => next,
+                Step::Done(Verdict::Drop(reason)) => {
+                    return Ok(Step::Failed(format!("{label} dropped the event: {reason}")));
                 }
-                Err(reason) => return Ok(Err(reason)),
+                Step::Failed(reason) => return Ok(Step::Failed(reason)),
             };
             next.schema_version = Some(hop.to);
             let errors = match serde_json::from_slice::<serde_json::Value>(&next.data) {
@@ -295,7 +294,7 @@ impl Chain {
                     .iter()
                     .map(|e| format!("{}: {}", e.pointer, e.message))
                     .collect();
-                return Ok(Err(format!(
+                return Ok(Step::Failed(format!(
                     "{label}: the output does not match {name} v{}: {}",
                     hop.to,
                     list.join("; ")
@@ -303,12 +302,11 @@ impl Chain {
             }
             current = next;
         }
-        Ok(Ok(current))
+        Ok(Step::Done(current))
     }
 
     /// Calls one plugin (the newest version, or `version`) on `event`, on
-    /// the tenant's lane and behind its breaker. `Err` is the failure, said
-    /// for the event's status.
+    /// the tenant's lane and behind its breaker.
     async fn call(
         &self,
         call: &Call<'_>,
@@ -317,7 +315,7 @@ impl Chain {
         label: &str,
         event: &PluginEvent,
         target: PluginTarget,
-    ) -> anyhow::Result<Result<Verdict, String>> {
+    ) -> anyhow::Result<Step<Verdict>> {
         let tenant = call.tenant;
         let key = (tenant.to_string(), name.to_string());
         let plugin = match self.plugins.get(&key) {
@@ -329,7 +327,7 @@ impl Chain {
             }
         };
         let Some(version) = plugin.as_ref().and_then(|p| p.version(version)) else {
-            return Ok(Err(format!("plugin {label} no longer exists")));
+            return Ok(Step::Failed(format!("plugin {label} no longer exists")));
         };
         let input = PluginInput {
             event: event.clone(),
@@ -343,7 +341,10 @@ impl Chain {
             .refuse(tenant, &version.sha256, Instant::now())
         {
             self.metrics.plugin_failures.inc();
-            return Ok(Err(format!("plugin {label} v{}: {why}", version.version)));
+            return Ok(Step::Failed(format!(
+                "plugin {label} v{}: {why}",
+                version.version
+            )));
         }
         let (host, store) = (self.host.clone(), self.store.clone());
         let (tenant_id, sha256, budget) = (tenant.to_string(), version.sha256.clone(), call.budget);
@@ -359,26 +360,62 @@ impl Chain {
         );
         self.breakers
             .record(tenant, &version.sha256, exhausted, Instant::now());
-        Ok(result.map_err(|failure| {
-            self.metrics.plugin_failures.inc();
-            format!("plugin {label} v{}: {failure}", version.version)
-        }))
+        Ok(match result {
+            Ok(verdict) => Step::Done(verdict),
+            Err(failure) => {
+                self.metrics.plugin_failures.inc();
+                Step::Failed(format!("plugin {label} v{}: {failure}", version.version))
+            }
+        })
     }
+}
 
-    /// Applies `on_plugin_error`: an outcome ends the chain, `None` goes on.
-    fn failed(
-        &self,
-        endpoint: &Endpoint,
-        reason: String,
-        skipped: &mut Vec<String>,
-    ) -> Option<Outcome> {
+/// An event on its way through a chain.
+struct Run {
+    current: PluginEvent,
+    /// Whether any step changed it.
+    rewritten: bool,
+    /// The failures skipped under `on_plugin_error: skip`.
+    skipped: Vec<String>,
+}
+
+impl Run {
+    /// Applies `on_plugin_error` to a failed step: an outcome ends the
+    /// chain, `None` goes on.
+    fn failed(&mut self, endpoint: &Endpoint, reason: String) -> Option<Outcome> {
         match endpoint.on_plugin_error {
             OnPluginError::DeadLetter => Some(Outcome::Failed(reason)),
             OnPluginError::Drop => Some(Outcome::Dropped(reason)),
             OnPluginError::Skip => {
-                skipped.push(reason);
+                self.skipped.push(reason);
                 None
             }
+        }
+    }
+
+    /// The outcome of a chain that ran to its end: deliver, with the new
+    /// body when a step changed the event.
+    fn finish(self) -> Outcome {
+        let skipped =
+            (!self.skipped.is_empty()).then(|| format!("skipped: {}", self.skipped.join("; ")));
+        if !self.rewritten {
+            return Outcome::Deliver {
+                body: None,
+                skipped,
+            };
+        }
+        let current = self.current;
+        match std::str::from_utf8(&current.data) {
+            Ok(data) => Outcome::Deliver {
+                body: Some(delivery_body(
+                    &current.event_type,
+                    current.schema_version,
+                    &current.timestamp,
+                    data,
+                )),
+                skipped,
+            },
+            Err(_) => Outcome::Failed("the chain's output data is not UTF-8".into()),
         }
     }
 }
