@@ -30,35 +30,37 @@
 
 pub mod batch;
 pub mod client;
+mod collect;
 pub mod outcome;
 pub mod redeliver;
 pub mod replay;
+mod request;
 pub mod retry;
+mod settle;
 pub mod signing;
 pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admission::TenantLimitsCache;
 use crate::admission::endpoint::{Admission, CircuitSettings, Flow};
-use crate::model::clock;
 use crate::model::clock::now_ms;
-use crate::model::{DeadLetter, DeadStage, Task, TenantId, Time};
-use crate::queue::{Entry, Queue, Settle};
-use crate::store::{AttemptRecord, Batching, Endpoint, EndpointLists, Store};
+use crate::model::{Task, TenantId};
+use crate::queue::{Entry, Queue};
+use crate::store::{AttemptRecord, Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
-use batch::{Added, CollectKey, Collector};
+use batch::Collector;
 use client::Attempt;
 pub use outcome::Outcome;
+use request::{attempt_record, request_headers};
 use retry::RetryPolicy;
 pub use transport::{Request, Transport};
 
@@ -367,192 +369,10 @@ impl Inner {
         Ok(())
     }
 
-    /// Settle: applies the outcome to the task in one script, after its
-    /// dead letters (if any) are written and a 410's endpoint disabled.
-    async fn settle(&self, p: u16, unit: &Unit, outcome: Outcome) -> anyhow::Result<()> {
-        let task = &unit.task;
-        let status = outcome.status(task.attempt);
-        let n = task.members().len() as u64;
-        if let Outcome::Gone { .. } = outcome {
-            self.disable_gone(task).await?;
-        }
-        if let Some(reason) = outcome.dead_letter_reason() {
-            self.write_dead_letters(p, task, &outcome, reason).await?;
-        }
-        let (next, settle) = match &outcome {
-            Outcome::Retry {
-                attempts, at_ms, ..
-            } => (
-                Task {
-                    attempt: *attempts,
-                    reserved: None,
-                    ..task.clone()
-                },
-                Settle::Retry { due_ms: *at_ms },
-            ),
-            Outcome::HeldBack {
-                until_ms, reserved, ..
-            } => (
-                Task {
-                    reserved: *reserved,
-                    ..task.clone()
-                },
-                Settle::Retry { due_ms: *until_ms },
-            ),
-            _ => (task.clone(), Settle::Finish),
-        };
-        self.queue
-            .settle(p, &unit.entries, &next, settle, &status)
-            .await?;
-        match outcome {
-            Outcome::Retry { .. } => self.metrics.retries_scheduled.inc(),
-            Outcome::HeldBack { .. } => self.metrics.deliveries_held_back.inc(),
-            Outcome::Dropped { .. } => self.metrics.deliveries_dropped.add(n),
-            Outcome::DeadLetter { .. } | Outcome::Gone { .. } => {
-                self.metrics.deliveries_dead_lettered.add(n)
-            }
-            Outcome::Delivered { .. } => {}
-        }
-        Ok(())
-    }
-
-    /// One dead letter per member, each redeliverable on its own.
-    async fn write_dead_letters(
-        &self,
-        p: u16,
-        task: &Task,
-        outcome: &Outcome,
-        reason: String,
-    ) -> anyhow::Result<()> {
-        let status = outcome.status(task.attempt);
-        for member in task.members() {
-            let letter = DeadLetter {
-                task: Task {
-                    attempt: status.attempts,
-                    reserved: None,
-                    ..member.clone()
-                },
-                partition: p,
-                stage: DeadStage::Delivery,
-                error: reason.clone(),
-                last_status_code: status.last_status_code,
-                dead_at: Time::now(),
-            };
-            self.queue.write_dead_letter(&letter).await?;
-        }
-        Ok(())
-    }
-
     fn timeout(&self, endpoint: &Endpoint) -> Duration {
         endpoint
             .timeout_ms
             .map_or(self.settings.default_timeout, Duration::from_millis)
             .min(self.settings.max_timeout)
-    }
-
-    /// Adds a fresh task to its endpoint's collection; sends the batch when
-    /// it is full. The first task of a collection starts its `max_wait_ms` timer.
-    async fn collect(
-        self: &Arc<Self>,
-        p: u16,
-        entry: &Entry,
-        task: Task,
-        batching: Batching,
-    ) -> anyhow::Result<()> {
-        let key: CollectKey = (p, task.tenant.clone(), task.endpoint.clone());
-        match self
-            .collector
-            .add(key.clone(), &entry.id, task, batching.max_events)
-        {
-            Added::Full(full) => self.send_collected(p, full).await,
-            Added::Started(seq) => {
-                let inner = self.clone();
-                let wait = Duration::from_millis(batching.max_wait_ms);
-                self.tracker
-                    .spawn(async move { inner.flush_after(key, seq, wait).await });
-                Ok(())
-            }
-            Added::Joined => Ok(()),
-        }
-    }
-
-    /// Sends collection `seq` of `key` after `wait`, unless it was sent full before.
-    async fn flush_after(&self, key: CollectKey, seq: u64, wait: Duration) {
-        let permit = tokio::select! {
-            permit = async {
-                tokio::time::sleep(wait).await;
-                self.permits.clone().acquire_owned().await
-            } => permit,
-            () = self.hard_stop.cancelled() => return,
-        };
-        let Ok(_permit) = permit else { return };
-        if let Some(c) = self.collector.take(&key, seq)
-            && let Err(e) = self.send_collected(key.0, c).await
-        {
-            tracing::warn!(partition = key.0, tenant = %key.1, endpoint = %key.2, error = format!("{e:#}"),
-                "could not settle a batch; its tasks stay pending and will be taken over");
-        }
-    }
-
-    async fn send_collected(&self, p: u16, collected: batch::Collected) -> anyhow::Result<()> {
-        let Some((entries, task)) = collected.into_batch() else {
-            return Ok(());
-        };
-        let endpoints = self.endpoints.of(&task.tenant).await?;
-        let loaded = self.load(p, &task, &endpoints).await?;
-        self.run(p, Unit { entries, task }, loaded).await
-    }
-
-    async fn disable_gone(&self, task: &Task) -> anyhow::Result<()> {
-        let reason = "the endpoint answered 410 Gone";
-        if self
-            .store
-            .disable_endpoint(&task.tenant, &task.endpoint, reason)
-            .await?
-        {
-            self.metrics.endpoints_disabled_gone.inc();
-            tracing::info!(tenant = %task.tenant, endpoint = %task.endpoint, "endpoint answered 410 Gone; disabled");
-        }
-        Ok(())
-    }
-}
-
-/// The request headers: the endpoint's own, then the Standard Webhooks ones
-/// signed over `body` with every live secret.
-fn request_headers(endpoint: &Endpoint, msg_id: &str, body: &[u8]) -> anyhow::Result<HeaderMap> {
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    let signature =
-        signing::signature_header(&endpoint.live_secrets(now_ms()), msg_id, timestamp, body);
-    let mut headers = HeaderMap::new();
-    for (name, value) in &endpoint.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            headers.insert(n, v);
-        }
-    }
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert("webhook-id", HeaderValue::try_from(msg_id)?);
-    headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
-    headers.insert("webhook-signature", HeaderValue::try_from(signature)?);
-    Ok(headers)
-}
-
-fn attempt_record(task: &Task, made: u32, attempt: &Attempt) -> AttemptRecord {
-    AttemptRecord {
-        id: String::new(),
-        event_id: task.event.to_string(),
-        msg_id: task.msg_id.clone(),
-        attempt: made,
-        batch_id: None,
-        status_code: attempt.status,
-        latency_ms: attempt.latency.as_millis() as u64,
-        response: attempt.response.clone(),
-        error: attempt.error.clone(),
-        at: clock::now_rfc3339(),
     }
 }

@@ -4,6 +4,7 @@
 //! [`crate::keys`]; every tenant-owned key carries the tenant id, so one
 //! tenant can never reach another's objects.
 
+mod endpoint;
 mod endpoint_lists;
 mod endpoints;
 mod event_types;
@@ -12,11 +13,11 @@ mod plugins;
 mod replays;
 mod tenants;
 
-pub use endpoint_lists::EndpointLists;
-pub use endpoints::{
+pub use endpoint::{
     Batching, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError, PluginRef,
     Subscription,
 };
+pub use endpoint_lists::EndpointLists;
 pub use event_types::{
     ContractSettings, EventTypeRecord, SchemaVersion, Transform, TypeContract, Unregistered,
 };

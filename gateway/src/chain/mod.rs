@@ -8,8 +8,13 @@
 //! version). Used by fan-out, by the redelivery of plugin dead letters, and
 //! by nothing else.
 
+mod call;
+mod upgrade;
+
+pub use call::invoke;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -17,13 +22,10 @@ use serde_json::value::RawValue;
 use crate::admission::TenantLimitsCache;
 use crate::admission::breaker::Breakers;
 use crate::contracts::Contracts;
-use crate::model::FieldError;
 
 use crate::admission::lane::Lane;
 use crate::cache::Cache;
-use crate::plugins::{
-    Budget, Invocation, PluginEvent, PluginFailure, PluginHost, PluginInput, PluginTarget, Verdict,
-};
+use crate::plugins::{Budget, PluginEvent, PluginHost, PluginTarget, Verdict};
 use crate::store::{Endpoint, OnPluginError, Plugin, Store, TenantLimits, delivery_body};
 use crate::telemetry::Metrics;
 
@@ -229,145 +231,6 @@ impl Chain {
         }
         Ok(None)
     }
-
-    /// Rewrites `event` from version `from` to `to` over the shortest chain
-    /// of the tenant's version transforms, checking each step's output
-    /// against its version's schema. `Err` says why it could not.
-    async fn upgrade(
-        &self,
-        call: &Call<'_>,
-        event: &PluginEvent,
-        from: u32,
-        to: u32,
-    ) -> anyhow::Result<Step<PluginEvent>> {
-        let contracts = self.contracts.get(call.tenant).await?;
-        let name = &event.event_type;
-        let Some(contract) = contracts.event_type(name) else {
-            return Ok(Step::Failed(format!("event type {name} is not registered")));
-        };
-        let Some(path) = contract.path(from, to) else {
-            return Ok(Step::Failed(format!(
-                "no version transforms lead from {name} v{from} to v{to}"
-            )));
-        };
-        let mut current = event.clone();
-        for hop in path {
-            let label = format!(
-                "transform {name} v{}→v{} (plugin {})",
-                hop.from, hop.to, hop.plugin
-            );
-            let Some(target_schema) = contract.version(hop.to) else {
-                return Ok(Step::Failed(format!(
-                    "{label}: {name} has no version {}",
-                    hop.to
-                )));
-            };
-            let target = PluginTarget {
-                endpoint_id: call.endpoint.id.to_string(),
-                schema_version: Some(hop.to),
-                config: serde_json::to_vec(&hop.config).expect("JSON always serialises"),
-            };
-            let mut next = match self
-                .call(
-                    call,
-                    &hop.plugin,
-                    hop.plugin_version,
-                    &label,
-                    &current,
-                    target,
-                )
-                .await?
-            {
-                Step::Done(Verdict::Deliver(next)) => next,
-                Step::Done(Verdict::Drop(reason)) => {
-                    return Ok(Step::Failed(format!("{label} dropped the event: {reason}")));
-                }
-                Step::Failed(reason) => return Ok(Step::Failed(reason)),
-            };
-            next.schema_version = Some(hop.to);
-            let errors = match serde_json::from_slice::<serde_json::Value>(&next.data) {
-                Ok(data) => target_schema.violations(&data, "/data"),
-                Err(e) => vec![FieldError::new("/data", format!("is not JSON: {e}"))],
-            };
-            if !errors.is_empty() {
-                let list: Vec<String> = errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.pointer, e.message))
-                    .collect();
-                return Ok(Step::Failed(format!(
-                    "{label}: the output does not match {name} v{}: {}",
-                    hop.to,
-                    list.join("; ")
-                )));
-            }
-            current = next;
-        }
-        Ok(Step::Done(current))
-    }
-
-    /// Calls one plugin (the newest version, or `version`) on `event`, on
-    /// the tenant's lane and behind its breaker.
-    async fn call(
-        &self,
-        call: &Call<'_>,
-        name: &str,
-        version: Option<u32>,
-        label: &str,
-        event: &PluginEvent,
-        target: PluginTarget,
-    ) -> anyhow::Result<Step<Verdict>> {
-        let tenant = call.tenant;
-        let key = (tenant.to_string(), name.to_string());
-        let plugin = match self.plugins.get(&key) {
-            Some(plugin) => plugin,
-            None => {
-                let plugin = self.store.plugin(tenant, name).await?;
-                self.plugins.put(key, plugin.clone());
-                plugin
-            }
-        };
-        let Some(version) = plugin.as_ref().and_then(|p| p.version(version)) else {
-            return Ok(Step::Failed(format!("plugin {label} no longer exists")));
-        };
-        let input = PluginInput {
-            event: event.clone(),
-            target,
-        };
-        // The breaker is asked once this tenant's slot is ours, so calls
-        // queued behind a plugin that keeps exhausting its budget are refused.
-        let _slot = self.lane.permit(tenant).await;
-        if let Some(why) = self
-            .breakers
-            .refuse(tenant, &version.sha256, Instant::now())
-        {
-            self.metrics.plugin_failures.inc();
-            return Ok(Step::Failed(format!(
-                "plugin {label} v{}: {why}",
-                version.version
-            )));
-        }
-        let (host, store) = (self.host.clone(), self.store.clone());
-        let (tenant_id, sha256, budget) = (tenant.to_string(), version.sha256.clone(), call.budget);
-        let result = self
-            .lane
-            .run(async move { invoke(&host, &store, &tenant_id, &sha256, &input, budget).await })
-            .await?
-            .result;
-        self.metrics.plugin_calls.inc();
-        let exhausted = matches!(
-            result,
-            Err(PluginFailure::CpuBudget | PluginFailure::Deadline | PluginFailure::Memory)
-        );
-        self.breakers
-            .record(tenant, &version.sha256, exhausted, Instant::now());
-        Ok(match result {
-            Ok(verdict) => Step::Done(verdict),
-            Err(failure) => {
-                self.metrics.plugin_failures.inc();
-                Step::Failed(format!("plugin {label} v{}: {failure}", version.version))
-            }
-        })
-    }
 }
 
 /// An event on its way through a chain.
@@ -417,42 +280,6 @@ impl Run {
             },
             Err(_) => Outcome::Failed("the chain's output data is not UTF-8".into()),
         }
-    }
-}
-
-/// Runs one call of the tenant's component `sha256`, loading its bytes from
-/// the store when they are not compiled in this process. The bytes not
-/// being stored is the plugin's failure ([`PluginFailure::Unavailable`]); a
-/// Redis error reading them is not: it is `Err`, and the caller leaves its
-/// work pending to try again.
-pub async fn invoke(
-    host: &PluginHost,
-    store: &Store,
-    tenant: &str,
-    sha256: &str,
-    input: &PluginInput,
-    budget: Budget,
-) -> anyhow::Result<Invocation> {
-    let redis_error = Arc::new(std::sync::OnceLock::new());
-    let seen = redis_error.clone();
-    let (store, tenant_id, sha) = (store.clone(), tenant.to_string(), sha256.to_string());
-    let load = move || async move {
-        match store.plugin_bytes(&tenant_id, &sha).await {
-            Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err("the plugin's component is not stored".to_string()),
-            Err(e) => {
-                let message = e.to_string();
-                let _ = seen.set(e);
-                Err(message)
-            }
-        }
-    };
-    let invocation = host.invoke(sha256, load, input, budget).await;
-    match Arc::try_unwrap(redis_error).map(std::sync::OnceLock::into_inner) {
-        Ok(Some(e)) => Err(anyhow::Error::new(e).context(format!(
-            "cannot load the bytes of component {sha256} from Redis"
-        ))),
-        _ => Ok(invocation),
     }
 }
 

@@ -1,0 +1,276 @@
+//! An endpoint as stored: where a tenant's events go, which types it takes
+//! (each maybe at a schema version), its plugins, flow settings and signing
+//! secrets, and what it answers about itself.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EndpointId, Secret};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub url: String,
+    pub description: String,
+    /// Event types delivered here, each maybe at a schema version; empty means all.
+    pub event_types: Vec<Subscription>,
+    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    pub timeout_ms: Option<u64>,
+    /// Deliveries per second to this endpoint, across all instances; the
+    /// tenant's `endpoint_per_second` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<u64>,
+    /// Requests in flight to this endpoint at once, across all instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// Events sent together, as one JSON array in one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batching>,
+    /// Plugins every event for this endpoint passes through, in order.
+    #[serde(default)]
+    pub plugins: Vec<PluginRef>,
+    /// What happens to an event when a plugin fails on it.
+    #[serde(default)]
+    pub on_plugin_error: OnPluginError,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The current secret first; older ones while their overlap lasts.
+    pub secrets: Vec<EndpointSecret>,
+}
+
+/// One event type an endpoint takes: `"order.created"` (at whatever version
+/// each event has) or `{"type": "order.created", "version": 2}` (every event
+/// of the type rewritten to version 2 by the tenant's version transforms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(
+    untagged,
+    expecting = "an event type, or {\"type\": ..., \"version\": ...}"
+)]
+pub enum Subscription {
+    Any(String),
+    Versioned(VersionedSubscription),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedSubscription {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u32,
+}
+
+impl Subscription {
+    pub fn event_type(&self) -> &str {
+        match self {
+            Subscription::Any(t) => t,
+            Subscription::Versioned(v) => &v.event_type,
+        }
+    }
+
+    pub fn version(&self) -> Option<u32> {
+        match self {
+            Subscription::Any(_) => None,
+            Subscription::Versioned(v) => Some(v.version),
+        }
+    }
+}
+
+/// An endpoint's batching: a batch is sent once it holds `max_events`
+/// events, or `max_wait_ms` after its first event was collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batching {
+    pub max_events: u32,
+    pub max_wait_ms: u64,
+}
+
+/// One link of an endpoint's plugin chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    pub name: String,
+    /// A fixed version; the newest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The plugin's configuration on this endpoint (any JSON; `{}` by default).
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// Where an event goes when a plugin traps, runs out of budget or errs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPluginError {
+    /// To the dead letters, with the reason (redelivery runs the chain again).
+    #[default]
+    DeadLetter,
+    /// Past the failing plugin, as if it had passed the event on unchanged.
+    Skip,
+    /// Nowhere: it is dropped for this endpoint, with the reason recorded.
+    Drop,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct EndpointSecret {
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for EndpointSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointSecret")
+            .field("secret", &"[redacted]")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
+/// An endpoint's circuit breaker as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Circuit {
+    pub state: CircuitState,
+    /// Failed attempts in a row.
+    pub failures: u64,
+    /// When an open circuit lets a probe through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_until: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl Endpoint {
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.event_types.is_empty()
+            || self
+                .event_types
+                .iter()
+                .any(|s| s.event_type() == event_type)
+    }
+
+    /// Whether a new event of `event_type` goes here: enabled and subscribed.
+    pub fn takes(&self, event_type: &str) -> bool {
+        !self.disabled && self.subscribes_to(event_type)
+    }
+
+    /// The schema version this endpoint wants events of `event_type` at.
+    pub fn wanted_version(&self, event_type: &str) -> Option<u32> {
+        self.event_types
+            .iter()
+            .find(|s| s.event_type() == event_type)
+            .and_then(Subscription::version)
+    }
+
+    /// Secrets that sign now: the current one and any still in their overlap.
+    pub fn live_secrets(&self, now_ms: u64) -> Vec<Secret> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at_ms.is_none_or(|at| at > now_ms))
+            .filter_map(|s| Secret::parse(&s.secret))
+            .collect()
+    }
+
+    /// Makes a new current secret; the old one keeps signing until `overlap_ends_ms`.
+    pub fn rotate_secret(&mut self, now_ms: u64, overlap_ends_ms: u64) {
+        self.secrets
+            .retain(|s| s.expires_at_ms.is_none_or(|at| at > now_ms));
+        for old in &mut self.secrets {
+            old.expires_at_ms = Some(
+                old.expires_at_ms
+                    .map_or(overlap_ends_ms, |at| at.min(overlap_ends_ms)),
+            );
+        }
+        self.secrets.insert(
+            0,
+            EndpointSecret {
+                secret: Secret::generate().expose(),
+                expires_at_ms: None,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            id: "ep_1".into(),
+            url: "https://example.com/hook".into(),
+            description: String::new(),
+            event_types: vec![],
+            disabled: false,
+            disabled_reason: None,
+            headers: BTreeMap::new(),
+            timeout_ms: None,
+            rate_per_second: None,
+            max_in_flight: None,
+            batch: None,
+            plugins: vec![],
+            on_plugin_error: OnPluginError::default(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            secrets: vec![EndpointSecret {
+                secret: Secret::generate().expose(),
+                expires_at_ms: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_the_overlap_only() {
+        let mut ep = endpoint();
+        let first = ep.live_secrets(0);
+        ep.rotate_secret(1_000, 5_000);
+        let live = ep.live_secrets(1_000);
+        assert_eq!(live.len(), 2);
+        assert_eq!(live[1], first[0]);
+        assert_eq!(ep.live_secrets(5_000).len(), 1);
+        assert_ne!(ep.live_secrets(5_000)[0], first[0]);
+    }
+
+    #[test]
+    fn empty_event_types_subscribe_to_everything() {
+        let mut ep = endpoint();
+        assert!(ep.subscribes_to("a.b"));
+        ep.event_types = vec![Subscription::Any("x".into())];
+        assert!(!ep.subscribes_to("a.b"));
+        assert!(ep.subscribes_to("x"));
+        assert_eq!(ep.wanted_version("x"), None);
+    }
+
+    #[test]
+    fn subscriptions_read_as_a_type_or_a_type_at_a_version() {
+        let subs: Vec<Subscription> =
+            serde_json::from_str(r#"["a.b", {"type": "c.d", "version": 2}]"#).unwrap();
+        let mut ep = endpoint();
+        ep.event_types = subs;
+        assert!(ep.subscribes_to("a.b") && ep.subscribes_to("c.d"));
+        assert_eq!(ep.wanted_version("c.d"), Some(2));
+        assert_eq!(ep.wanted_version("a.b"), None);
+        let refused = serde_json::from_str::<Vec<Subscription>>(r#"[{"type": "c.d"}]"#);
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let ep = endpoint();
+        assert!(!format!("{ep:?}").contains("whsec_"));
+    }
+}
