@@ -179,3 +179,56 @@ async fn a_corrupt_limits_record_is_an_error_not_unlimited() {
     let (status, body) = api.get(&path, OPERATOR_TOKEN).await;
     assert_eq!(status, 500, "a corrupt record read as {body}");
 }
+
+/// An entry that does not decode names no tenant or event to dead-letter it
+/// for: it is kept aside in its partition's quarantine stream, raw and with
+/// why, and leaves its stream, so it neither blocks the stage nor vanishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_stream_entry_is_quarantined_not_discarded() {
+    let redis = Redis::ephemeral();
+    let gateway = Gateway::spawn(&redis);
+    let api = gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let receiver = Receiver::start().await;
+    api.create_endpoint(&tenant, json!({"url": receiver.url("/")}))
+        .await;
+    let mut conn = redis.conn().await;
+    let _: String = conn
+        .xadd("gw:{p1}:ingest", "*", &[("j", "{not an event")])
+        .await
+        .unwrap();
+    let _: String = conn
+        .xadd("gw:{p2}:delivery", "*", &[("j", "[\"not a task\"]")])
+        .await
+        .unwrap();
+
+    let kept: Vec<(String, String, String)> =
+        wait_until("both entries to be quarantined", WAIT, || async {
+            let mut conn = redis.conn().await;
+            let mut kept = Vec::new();
+            for p in [1, 2] {
+                let reply: redis::streams::StreamRangeReply = conn
+                    .xrange_all(format!("gw:{{p{p}}}:quarantine"))
+                    .await
+                    .unwrap();
+                for entry in reply.ids {
+                    let field = |name: &str| entry.get::<String>(name).unwrap_or_default();
+                    kept.push((field("stream"), field("j"), field("error")));
+                }
+            }
+            (kept.len() == 2).then_some(kept)
+        })
+        .await;
+    assert_eq!(kept[0].0, "gw:{p1}:ingest");
+    assert_eq!(kept[0].1, "{not an event");
+    assert_eq!(kept[1].0, "gw:{p2}:delivery");
+    assert_eq!(kept[1].1, "[\"not a task\"]");
+    assert!(kept.iter().all(|k| !k.2.is_empty()), "{kept:?}");
+    let left: usize = conn.xlen("gw:{p2}:delivery").await.unwrap();
+    assert_eq!(left, 0, "the unreadable task left the delivery stream");
+
+    // The stages go on: a good event behind them is delivered.
+    api.post_event(&tenant, json!({"type": "a.b", "data": {}}))
+        .await;
+    receiver.wait_for(1, WAIT).await;
+}
