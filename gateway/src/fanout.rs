@@ -20,7 +20,7 @@ use crate::chain::{Chain, Outcome};
 use crate::model::{
     DeadLetter, DeadStage, Decision, IngestEntry, Status, StatusKind, Task, TenantId, Time,
 };
-use crate::queue::{Entry, Queue};
+use crate::queue::{Entry, Queue, Stage as QueueStage};
 use crate::store::{Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
@@ -190,8 +190,13 @@ impl Stage for Fanout {
             let parsed = match IngestEntry::parse(p, &entry.id, &entry.json) {
                 Ok(e) => e,
                 Err(e) => {
-                    tracing::error!(partition = p, entry = %entry.id, error = %e, "unreadable ingest entry; skipping it");
-                    unsubscribed.push(entry.id);
+                    tracing::error!(partition = p, entry = %entry.id, error = %e,
+                        "unreadable ingest entry: it names no tenant or event; moving it to the partition's quarantine stream");
+                    self.inner.metrics.entries_quarantined.inc();
+                    self.inner
+                        .queue
+                        .quarantine(p, QueueStage::Fanout, &entry, &e.to_string())
+                        .await?;
                     continue;
                 }
             };

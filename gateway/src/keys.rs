@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `gw:{pN}:ingest` | stream | accepted events of partition N (`j`: tenant, id, type; `b`: the delivery body); group `fanout`; trimmed by MINID after the retention window |
 //! | `gw:{pN}:delivery` | stream | one task per (event, endpoint) attempt; group `delivery` |
+//! | `gw:{pN}:quarantine` | stream | entries of partition N's ingest or delivery stream that did not decode, moved here raw (`stream`, `id`, `j`, `b`, `error`) by `quarantine.lua`; the newest 10,000 kept |
 //! | `gw:{pN}:retry` | sorted set | tasks waiting for their next attempt, scored by due time (ms) |
 //! | `gw:{pN}:evt:<tenant>:<event>` | hash | the stored event (`body`, `type`, ...) and `s:<endpoint>` status fields; written at ingest for an event with a dedup key, else by fan-out when an endpoint subscribes to it |
 //! | `gw:{pN}:idem:<tenant>:<sha256(key)>` | string | event id answered for an idempotency key |
@@ -92,6 +93,10 @@ pub fn ingest_stream(p: u16) -> String {
 
 pub fn delivery_stream(p: u16) -> String {
     format!("gw:{{p{p}}}:delivery")
+}
+
+pub fn quarantine(p: u16) -> String {
+    format!("gw:{{p{p}}}:quarantine")
 }
 
 pub fn retry_set(p: u16) -> String {

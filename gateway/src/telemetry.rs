@@ -56,6 +56,7 @@ pub struct Metrics {
     pub deliveries_failed: Counter,
     pub deliveries_dead_lettered: Counter,
     pub deliveries_dropped: Counter,
+    pub entries_quarantined: Counter,
     pub endpoints_disabled_gone: Counter,
     pub retries_scheduled: Counter,
     pub deliveries_held_back: Counter,
@@ -70,7 +71,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 16] = [
+        let counters: [(&str, &str, &Counter); 17] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -105,6 +106,11 @@ impl Metrics {
                 "gateway_deliveries_dropped_total",
                 "Tasks dropped because their endpoint or event no longer exists.",
                 &self.deliveries_dropped,
+            ),
+            (
+                "gateway_entries_quarantined_total",
+                "Stream entries that did not decode, moved to a quarantine stream.",
+                &self.entries_quarantined,
             ),
             (
                 "gateway_endpoints_disabled_gone_total",

@@ -53,7 +53,7 @@ use crate::admission::TenantLimitsCache;
 use crate::admission::endpoint::{Admission, CircuitSettings, Flow};
 use crate::model::clock::now_ms;
 use crate::model::{Task, TenantId};
-use crate::queue::{Entry, Queue};
+use crate::queue::{Entry, Queue, Stage as QueueStage};
 use crate::store::{AttemptRecord, Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
@@ -172,8 +172,12 @@ impl Stage for Deliverer {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::error!(partition = p, entry = %entry.id, error = %e,
-                        "unreadable delivery task: it names no event to deliver; discarding it");
-                    self.inner.queue.discard(p, &entry.id).await?;
+                        "unreadable delivery task: it names no event to deliver; moving it to the partition's quarantine stream");
+                    self.inner.metrics.entries_quarantined.inc();
+                    self.inner
+                        .queue
+                        .quarantine(p, QueueStage::Delivery, &entry, &e.to_string())
+                        .await?;
                     continue;
                 }
             };

@@ -34,6 +34,7 @@ struct Scripts {
     fanout: Script,
     keep: Script,
     settle: Script,
+    quarantine: Script,
     move_due: Script,
 }
 
@@ -50,6 +51,7 @@ fn scripts() -> &'static Scripts {
             include_str!("scripts/keep.lua")
         )),
         settle: Script::new(include_str!("scripts/settle.lua")),
+        quarantine: Script::new(include_str!("scripts/quarantine.lua")),
         move_due: Script::new(include_str!("scripts/move_due.lua")),
     })
 }
@@ -174,17 +176,35 @@ impl Queue {
         Ok(done == 1)
     }
 
-    /// Acknowledges and removes a delivery entry that does not decode (it
-    /// names no tenant or event to record anything for).
-    pub async fn discard(&self, p: u16, entry_id: &str) -> redis::RedisResult<()> {
-        redis::pipe()
-            .atomic()
-            .xack(keys::delivery_stream(p), DELIVERY_GROUP, &[entry_id])
-            .ignore()
-            .xdel(keys::delivery_stream(p), &[entry_id])
-            .ignore()
-            .query_async(&mut self.conn.clone())
-            .await
+    /// Moves an entry of partition `p`'s ingest or delivery stream that
+    /// does not decode into the partition's quarantine stream, raw, with
+    /// `error` (`quarantine.lua`): it names no tenant or event to
+    /// dead-letter it for. `false` when it was no longer pending.
+    pub async fn quarantine(
+        &self,
+        p: u16,
+        stage: Stage,
+        entry: &Entry,
+        error: &str,
+    ) -> redis::RedisResult<bool> {
+        let (stream, group) = match stage {
+            Stage::Fanout => (keys::ingest_stream(p), FANOUT_GROUP),
+            Stage::Delivery => (keys::delivery_stream(p), DELIVERY_GROUP),
+        };
+        let moved: i64 = self
+            .scripts
+            .quarantine
+            .key(stream)
+            .key(keys::quarantine(p))
+            .arg(group)
+            .arg(&entry.id)
+            .arg(&entry.json)
+            .arg(entry.body.as_deref().unwrap_or(""))
+            .arg(error)
+            .arg(QUARANTINE_KEPT)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(moved == 1)
     }
 
     /// Moves due retries of partition `p` into its delivery stream.
@@ -254,6 +274,16 @@ impl Queue {
         }
         Ok(())
     }
+}
+
+/// Entries a partition's quarantine stream keeps at most (trimmed approximately).
+const QUARANTINE_KEPT: usize = 10_000;
+
+/// The stage whose stream an entry is in.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    Fanout,
+    Delivery,
 }
 
 /// What settling a task does with it.
