@@ -83,6 +83,8 @@ pub struct PluginConfig {
     pub compile_timeout: Duration,
     pub cache_entries: usize,
     pub max_upload_bytes: usize,
+    pub keep_artifacts: bool,
+    pub artifacts_dir: String,
 }
 
 /// Limits per client address on unauthenticated routes (`/healthz`,

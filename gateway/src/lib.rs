@@ -115,14 +115,22 @@ pub async fn run(
         config.ingest.idempotency_window,
     );
     let store = Store::new(conn.clone(), partitions);
-    let metrics = Metrics::default();
+    let host = plugins::PluginHost::new(&config.plugins)?;
+    if let Some(dir) = host.artifacts_dir() {
+        tracing::info!(dir = %dir.display(), "compiled plugins are kept on disk");
+    }
+    let metrics = Metrics {
+        plugin_compiles: host.counters().compiles.clone(),
+        plugin_artifacts_loaded: host.counters().artifacts_loaded.clone(),
+        ..Metrics::default()
+    };
     let liveness = Liveness::default();
     let endpoint_lists = store::EndpointLists::new(store.clone());
     let limits = admission::TenantLimitsCache::new(store.clone());
     let deliverer = deliverer(&config, &queue, &store, &endpoint_lists, &limits, &metrics)?;
     let contracts = contracts::Contracts::new(store.clone());
     let chain = chain::Chain::new(
-        plugins::PluginHost::new(&config.plugins)?,
+        host,
         admission::lane::Lane::new(config.plugins.threads)?,
         store.clone(),
         limits.clone(),

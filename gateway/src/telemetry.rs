@@ -65,13 +65,15 @@ pub struct Metrics {
     pub redis_data_loss: Counter,
     pub plugin_calls: Counter,
     pub plugin_failures: Counter,
+    pub plugin_compiles: Counter,
+    pub plugin_artifacts_loaded: Counter,
     pub events_dropped_by_plugins: Counter,
     pub deliveries_in_flight: Gauge,
 }
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 17] = [
+        let counters: [(&str, &str, &Counter); 19] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -106,6 +108,16 @@ impl Metrics {
                 "gateway_deliveries_dropped_total",
                 "Tasks dropped because their endpoint or event no longer exists.",
                 &self.deliveries_dropped,
+            ),
+            (
+                "gateway_plugin_compiles_total",
+                "Plugin components compiled from their bytes (uploads and cache misses).",
+                &self.plugin_compiles,
+            ),
+            (
+                "gateway_plugin_artifacts_loaded_total",
+                "Plugin components loaded from their kept compiled code instead of compiled.",
+                &self.plugin_artifacts_loaded,
             ),
             (
                 "gateway_entries_quarantined_total",

@@ -279,6 +279,12 @@ impl Gateway {
             .arg(&config)
             .env("RUST_LOG", "info")
             .env_remove("GATEWAY_OPERATOR_TOKEN")
+            // Each gateway keeps its compiled plugins in its own directory,
+            // which a restart finds again.
+            .env(
+                "GATEWAY_PLUGINS__ARTIFACTS_DIR",
+                self.dir.path().join("artifacts"),
+            )
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

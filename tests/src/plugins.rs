@@ -10,11 +10,15 @@ use gateway::plugins::{
 };
 use serde_json::{Value, json};
 
-/// The default `[plugins]` settings.
+/// The default `[plugins]` settings, except that compiled code is not kept
+/// (a test that wants it names its own directory).
 pub fn plugin_config() -> PluginConfig {
-    Config::load(None, Vec::new())
-        .expect("the default config is valid")
-        .plugins
+    PluginConfig {
+        keep_artifacts: false,
+        ..Config::load(None, Vec::new())
+            .expect("the default config is valid")
+            .plugins
+    }
 }
 
 /// A host on the default settings as changed by `change`.

@@ -227,3 +227,56 @@ async fn per_call_cost_of_a_fresh_instance_transform() {
         wasm_p50.as_secs_f64() / native_p50.as_secs_f64(),
     );
 }
+
+/// Compiled code kept on disk: a second host (a restart) loads it without
+/// compiling or loading the component's bytes; a damaged file is compiled
+/// again and rewritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_host_loads_kept_code_instead_of_compiling() {
+    let dir = gateway_tests::TempDir::create();
+    let keeping = |c: &mut gateway::config::PluginConfig| {
+        c.keep_artifacts = true;
+        c.artifacts_dir = dir.path().to_string_lossy().into_owned();
+    };
+    let first = host_with(keeping);
+    let budget = first.default_budget();
+    let upgrade = wasm("schema_upgrade");
+    let sha = first.compile(upgrade.clone()).await.unwrap();
+    assert_eq!(first.counters().compiles.get(), 1);
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].to_string_lossy().contains(&sha),
+        "named by the component's hash: {kept:?}"
+    );
+
+    let second = host_with(keeping);
+    let never = || async { Err::<Arc<Vec<u8>>, _>("must not be loaded: the code is kept") };
+    let started = Instant::now();
+    delivered(&second.invoke(&sha, never, &order_v1(), budget).await);
+    let took = started.elapsed();
+    assert_eq!(second.counters().compiles.get(), 0, "nothing compiled");
+    assert_eq!(second.counters().artifacts_loaded.get(), 1);
+    println!("first call from kept code: {took:?}");
+
+    // Flip one byte of the artifact: the next host compiles again.
+    let mut bytes = std::fs::read(&kept[0]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&kept[0], &bytes).unwrap();
+    let third = host_with(keeping);
+    let load = || async { Ok::<_, String>(upgrade.clone()) };
+    delivered(&third.invoke(&sha, load, &order_v1(), budget).await);
+    assert_eq!(third.counters().artifacts_loaded.get(), 0);
+    assert_eq!(third.counters().compiles.get(), 1, "compiled again");
+    let fourth = host_with(keeping);
+    delivered(&fourth.invoke(&sha, never, &order_v1(), budget).await);
+    assert_eq!(
+        fourth.counters().artifacts_loaded.get(),
+        1,
+        "the file was rewritten whole"
+    );
+}

@@ -449,3 +449,68 @@ async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
     let (status, body) = api.upload_plugin(&tenant, "p", &vec![0u8; 9 << 20]).await;
     assert_eq!(status, 413, "{body}");
 }
+
+async fn counter(api: &Api, name: &str) -> u64 {
+    let text = api
+        .http
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// A restarted gateway loads the plugin's kept compiled code: the first
+/// event after a SIGKILL and restart is delivered through the plugin, and
+/// nothing is compiled again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_does_not_recompile_its_plugins() {
+    let redis = gateway_tests::Redis::ephemeral();
+    let mut gateway = gateway_tests::Gateway::spawn(&redis);
+    let api = gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    api.install_plugin(&tenant, "upgrade", "schema_upgrade")
+        .await;
+    assert_eq!(counter(&api, "gateway_plugin_compiles_total").await, 1);
+    let receiver = Receiver::start().await;
+    api.create_endpoint(
+        &tenant,
+        json!({"url": receiver.url("/"), "plugins": [{"name": "upgrade"}]}),
+    )
+    .await;
+    api.post_event(
+        &tenant,
+        json!({"type": "order.created", "data": order_v1(100)}),
+    )
+    .await;
+    let before = receiver.wait_for(1, WAIT).await;
+
+    gateway.restart();
+    let api = gateway.api();
+    let posted = Instant::now();
+    api.post_event(
+        &tenant,
+        json!({"type": "order.created", "data": order_v1(100)}),
+    )
+    .await;
+    let got = receiver.wait_for(2, WAIT).await;
+    println!("first delivery after the restart: {:?}", got[1].at - posted);
+    assert_eq!(got[1].json()["data"], before[0].json()["data"]);
+    assert_eq!(
+        got[1].json()["data"]["customer"]["first_name"],
+        "Ada",
+        "the plugin ran: {}",
+        got[1].json()
+    );
+    assert_eq!(counter(&api, "gateway_plugin_compiles_total").await, 0);
+    assert_eq!(
+        counter(&api, "gateway_plugin_artifacts_loaded_total").await,
+        1
+    );
+}

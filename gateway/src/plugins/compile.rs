@@ -16,11 +16,19 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::UploadError;
+use super::artifacts::Artifacts;
 use super::bindings::{CallState, PluginPre};
 
 /// A compiled plugin: instantiating it is a pool slot and a copy-on-write
 /// memory image.
 pub type Compiled = Arc<PluginPre<CallState>>;
+
+/// Where a fresh compile's code is kept, and under which name.
+pub struct Keep {
+    pub artifacts: Arc<Artifacts>,
+    pub sha256: String,
+    pub engine_hash: u64,
+}
 
 /// The first 4 bytes of any wasm binary.
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -60,11 +68,12 @@ pub async fn compile_bounded(
     permit: OwnedSemaphorePermit,
     timeout: Duration,
     bytes: Arc<Vec<u8>>,
+    keep: Option<Keep>,
 ) -> Result<Compiled, UploadError> {
     let (engine, linker) = (engine.clone(), linker.clone());
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        compile(&engine, &linker, &bytes)
+        compile(&engine, &linker, &bytes, keep.as_ref())
     });
     match tokio::time::timeout(timeout, job).await {
         Err(_) => Err(UploadError::TooSlowToCompile),
@@ -73,11 +82,13 @@ pub async fn compile_bounded(
     }
 }
 
-/// Compiles `bytes` and type-checks the component against the world.
+/// Compiles `bytes`, keeps the code (when `keep` says where) and
+/// type-checks the component against the world.
 fn compile(
     engine: &Engine,
     linker: &Linker<CallState>,
     bytes: &[u8],
+    keep: Option<&Keep>,
 ) -> Result<Compiled, UploadError> {
     let component = Component::from_binary(engine, bytes).map_err(|e| {
         let reason = format!("{e:#}");
@@ -89,8 +100,17 @@ fn compile(
             UploadError::Invalid(reason)
         }
     })?;
+    if let Some(keep) = keep {
+        keep.artifacts
+            .keep(&keep.sha256, keep.engine_hash, &component);
+    }
+    prepare(linker, &component)
+}
+
+/// Type-checks a compiled component against the world, ready to instantiate.
+pub fn prepare(linker: &Linker<CallState>, component: &Component) -> Result<Compiled, UploadError> {
     let pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| UploadError::WrongWorld(format!("{e:#}")))?;
     let pre = PluginPre::new(pre).map_err(|e| UploadError::WrongWorld(format!("{e:#}")))?;
     Ok(Arc::new(pre))

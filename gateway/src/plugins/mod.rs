@@ -10,15 +10,18 @@
 //!   behind a semaphore of `plugins.concurrency` permits, the size of the
 //!   instance pool ([`engine`]), under a [`Budget`]: CPU ticks, a wall-clock
 //!   deadline and a memory cap, plus caps on output and logs ([`limits`]).
-//!   A cache miss (eviction, restart) recompiles from the component's bytes,
-//!   which the caller loads lazily.
+//!   A cache miss (eviction, restart) loads the kept compiled code
+//!   ([`artifacts`]: local disk, by sha256 and engine hash) in milliseconds,
+//!   and only without it recompiles from the component's bytes, which the
+//!   caller loads lazily.
 //! - WASI p2 is linked with nothing granted; the only capability is `log`
 //!   ([`bindings`], the one `bindgen!`).
 //!
-//! Compiled code is not serialized: loading a serialized artifact
-//! (`Component::deserialize`) is `unsafe`, which the workspace forbids, and
-//! recompiling a stored upload costs about 120 ms once per process.
+//! Loading kept code (`Component::deserialize`) is the workspace's one
+//! `unsafe`, confined to [`artifacts`], which only loads files this gateway
+//! wrote into its private directory and whose digest matches.
 
+mod artifacts;
 mod bindings;
 mod cache;
 mod call;
@@ -39,11 +42,13 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use crate::config::PluginConfig;
+use crate::telemetry::Counter;
+use artifacts::Artifacts;
 use bindings::CallState;
 use cache::Lru;
 use call::Caps;
 pub use call::Invocation;
-use compile::Compiled;
+use compile::{Compiled, Keep};
 use engine::EpochTicker;
 
 /// The resources one call may use. `cpu_ms` is counted in epoch ticks of
@@ -167,7 +172,18 @@ struct Inner {
     caps: Caps,
     compile_timeout: Duration,
     max_upload_bytes: usize,
+    artifacts: Option<Arc<Artifacts>>,
+    counters: HostCounters,
     _ticker: EpochTicker,
+}
+
+/// What the host counts, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct HostCounters {
+    /// Components compiled from their bytes (uploads and cache misses).
+    pub compiles: Counter,
+    /// Components loaded from their kept compiled code instead.
+    pub artifacts_loaded: Counter,
 }
 
 impl PluginHost {
@@ -199,6 +215,8 @@ impl PluginHost {
             },
             compile_timeout: config.compile_timeout,
             max_upload_bytes: config.max_upload_bytes,
+            artifacts: open_artifacts(config).map(Arc::new),
+            counters: HostCounters::default(),
             _ticker: ticker,
         };
         Ok(PluginHost {
@@ -207,6 +225,15 @@ impl PluginHost {
     }
 
     /// The budget of a call when the tenant has no override.
+    pub fn counters(&self) -> &HostCounters {
+        &self.inner.counters
+    }
+
+    /// Where compiled code is kept, when it is.
+    pub fn artifacts_dir(&self) -> Option<&std::path::Path> {
+        self.inner.artifacts.as_deref().map(Artifacts::dir)
+    }
+
     pub fn default_budget(&self) -> Budget {
         self.inner.default_budget
     }
@@ -269,6 +296,9 @@ impl PluginHost {
         F: Future<Output = Result<Arc<Vec<u8>>, E>>,
         E: Display,
     {
+        if let Some(pre) = self.kept(sha256).await {
+            return Ok(pre);
+        }
         let unavailable = |m: String| PluginFailure::Unavailable(m);
         let bytes = load()
             .await
@@ -291,22 +321,50 @@ impl PluginHost {
         if let Some(pre) = self.lock_cache().get(&key) {
             return Ok(pre);
         }
+        if let Some(pre) = self.kept(sha256).await {
+            return Ok(pre);
+        }
         let compiles = self.inner.compiles.clone();
         let permit = compiles.acquire_owned().await.expect(NEVER_CLOSED);
         if let Some(pre) = self.lock_cache().get(&key) {
             return Ok(pre);
         }
         let inner = &self.inner;
+        let keep = inner.artifacts.as_ref().map(|artifacts| Keep {
+            artifacts: artifacts.clone(),
+            sha256: key.1.clone(),
+            engine_hash: inner.engine_hash,
+        });
+        inner.counters.compiles.inc();
         let pre = compile::compile_bounded(
             &inner.engine,
             &inner.linker,
             permit,
             inner.compile_timeout,
             bytes,
+            keep,
         )
         .await?;
         self.lock_cache().insert(key, pre.clone());
         Ok(pre)
+    }
+
+    /// The component's kept compiled code, loaded (on the blocking pool,
+    /// without a compile slot: it takes milliseconds) into the cache.
+    async fn kept(&self, sha256: &str) -> Option<Compiled> {
+        let artifacts = self.inner.artifacts.clone()?;
+        let key = self.key(sha256);
+        let inner = self.inner.clone();
+        let hash = key.1.clone();
+        let pre = tokio::task::spawn_blocking(move || {
+            let component = artifacts.load(&inner.engine, &hash, inner.engine_hash)?;
+            compile::prepare(&inner.linker, &component).ok()
+        })
+        .await
+        .ok()??;
+        self.inner.counters.artifacts_loaded.inc();
+        self.lock_cache().insert(key, pre.clone());
+        Some(pre)
     }
 
     fn key(&self, sha256: &str) -> Key {
@@ -317,6 +375,38 @@ impl PluginHost {
         // A panic while holding the lock cannot leave the map half-updated
         // in a way that matters: at worst an entry is missing.
         self.inner.cache.lock()
+    }
+}
+
+/// The directory compiled code is kept in: `plugins.artifacts_dir`, else
+/// the user's cache directory; `None` when `plugins.keep_artifacts` is off
+/// or the directory cannot be made (then every start compiles again).
+fn open_artifacts(config: &PluginConfig) -> Option<Artifacts> {
+    if !config.keep_artifacts {
+        return None;
+    }
+    let dir = match config.artifacts_dir.as_str() {
+        "" => {
+            let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+            let cache = var("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| var("HOME").map(|home| std::path::Path::new(&home).join(".cache")));
+            let Some(cache) = cache else {
+                tracing::warn!(
+                    "neither XDG_CACHE_HOME nor HOME is set and plugins.artifacts_dir is empty: compiled plugins are not kept"
+                );
+                return None;
+            };
+            cache.join("webhook-gateway").join("artifacts")
+        }
+        dir => std::path::PathBuf::from(dir),
+    };
+    match Artifacts::open(&dir) {
+        Ok(artifacts) => Some(artifacts),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot open the directory for compiled plugins; they are not kept");
+            None
+        }
     }
 }
 
