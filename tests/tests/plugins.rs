@@ -514,3 +514,56 @@ async fn a_restarted_gateway_does_not_recompile_its_plugins() {
         1
     );
 }
+
+/// A plugin whose code is not compiled yet (a new instance, nothing kept)
+/// and takes longer than `compile_timeout` to compile costs no event: the
+/// events wait while one compile runs on past the timeout, then go through
+/// the plugin. Nothing is dead-lettered and the component is compiled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_for_a_slow_compile_which_runs_once() {
+    let redis = gateway_tests::Redis::ephemeral();
+    let mut first = gateway_tests::Gateway::spawn(&redis);
+    let api = first.api();
+    let tenant = api.create_tenant("acme").await;
+    api.install_plugin(&tenant, "upgrade", "schema_upgrade")
+        .await;
+    let receiver = Receiver::start().await;
+    api.create_endpoint(
+        &tenant,
+        json!({"url": receiver.url("/"), "plugins": [{"name": "upgrade"}]}),
+    )
+    .await;
+    first.kill();
+
+    let slow = gateway_tests::Gateway::spawn_with(
+        &redis,
+        gateway_tests::GatewayOptions {
+            extra: "[plugins]\nkeep_artifacts = false\ncompile_timeout = \"1ms\"\n".into(),
+            ..gateway_tests::GatewayOptions::default()
+        },
+    );
+    let api = slow.api();
+    for n in 0..5 {
+        api.post_event(
+            &tenant,
+            json!({"type": "order.created", "data": order_v1(n)}),
+        )
+        .await;
+    }
+    let got = receiver.wait_for(5, WAIT).await;
+    for r in &got {
+        assert_eq!(
+            r.json()["data"]["customer"]["first_name"],
+            "Ada",
+            "{}",
+            r.json()
+        );
+    }
+    let (_, letters) = api.get("/v1/dead-letters", &tenant.key).await;
+    assert_eq!(letters["data"], json!([]), "nothing dead-lettered");
+    assert_eq!(
+        counter(&api, "gateway_plugin_compiles_total").await,
+        1,
+        "one compile for all the events"
+    );
+}
