@@ -60,6 +60,12 @@ impl Chain {
             .run(async move { invoke(&host, &store, &tenant_id, &sha256, &input, budget).await })
             .await?
             .result;
+        // Not the plugin's failure: its code is still compiling. The event
+        // waits (its work stays pending and is taken over later), as for a
+        // Redis error.
+        if let Err(PluginFailure::NotReady(why)) = &result {
+            anyhow::bail!("plugin {label} v{}: {why}", version.version);
+        }
         self.metrics.plugin_calls.inc();
         let exhausted = matches!(
             result,

@@ -1,14 +1,13 @@
 //! Turning uploaded bytes into a ready-to-instantiate plugin, off the request
 //! path: a quick look at the header (is it wasm, is it a component), then a
-//! Cranelift compile on tokio's blocking pool under a semaphore and a
-//! timeout, then type-checking against the world.
+//! Cranelift compile on tokio's blocking pool under a semaphore, then
+//! type-checking against the world.
 //!
 //! Compiling also checks the component against the pool's per-component
 //! limits (memory size, core instances, tables), so a plugin that could
 //! never be instantiated is refused at upload with wasmtime's reason.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
@@ -59,14 +58,12 @@ pub fn check_header(bytes: &[u8], max_bytes: usize) -> Result<(), UploadError> {
 }
 
 /// Compiles on the blocking pool while holding `permit` (one of the
-/// bounded compile slots). A compile that outlives `timeout` is reported as
-/// too slow; it keeps its permit until it really ends, so slow uploads
-/// cannot pile up.
-pub async fn compile_bounded(
+/// bounded compile slots), to the end: whoever waits for it decides how
+/// long to wait.
+pub async fn compile_on_pool(
     engine: &Engine,
     linker: &Arc<Linker<CallState>>,
     permit: OwnedSemaphorePermit,
-    timeout: Duration,
     bytes: Arc<Vec<u8>>,
     keep: Option<Keep>,
 ) -> Result<Compiled, UploadError> {
@@ -75,10 +72,9 @@ pub async fn compile_bounded(
         let _permit = permit;
         compile(&engine, &linker, &bytes, keep.as_ref())
     });
-    match tokio::time::timeout(timeout, job).await {
-        Err(_) => Err(UploadError::TooSlowToCompile),
-        Ok(Err(join)) => Err(UploadError::Invalid(format!("the compiler failed: {join}"))),
-        Ok(Ok(result)) => result,
+    match job.await {
+        Err(join) => Err(UploadError::Invalid(format!("the compiler failed: {join}"))),
+        Ok(result) => result,
     }
 }
 

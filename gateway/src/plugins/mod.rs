@@ -29,6 +29,7 @@ mod compile;
 mod engine;
 mod limits;
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -37,10 +38,11 @@ use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::cache::Cache;
 use crate::config::PluginConfig;
 use crate::telemetry::Counter;
 use artifacts::Artifacts;
@@ -63,7 +65,7 @@ pub struct Budget {
 }
 
 /// Why an upload was refused; `Display` is the reason to show the tenant.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UploadError {
     #[error("not a WebAssembly binary")]
     NotWasm,
@@ -135,6 +137,9 @@ pub enum PluginFailure {
     PluginError { kind: String, message: String },
     #[error("the plugin cannot run: {0}")]
     Unavailable(String),
+    /// Its code is still being compiled: the call is to be made again later.
+    #[error("the plugin is not ready: {0}")]
+    NotReady(String),
 }
 
 /// One log line a plugin wrote; `level` is `debug`, `info`, `warn` or
@@ -147,6 +152,12 @@ pub struct LogLine {
 
 /// The host's semaphores are never closed, so acquiring one cannot fail.
 const NEVER_CLOSED: &str = "the plugin host's semaphores are never closed";
+
+/// How long a failed compile is remembered: calls for the component meet
+/// the same failure meanwhile, without compiling it again.
+const FAILED_FOR: Duration = Duration::from_secs(300);
+
+type CompileResult = Result<Compiled, UploadError>;
 
 /// The cache key: the engine's compatibility hash and the upload's sha256.
 type Key = (u64, String);
@@ -174,6 +185,9 @@ struct Inner {
     max_upload_bytes: usize,
     artifacts: Option<Arc<Artifacts>>,
     counters: HostCounters,
+    /// Compiles under way, by component.
+    compiling: Mutex<HashMap<Key, watch::Receiver<Option<CompileResult>>>>,
+    failed: Cache<Key, UploadError>,
     _ticker: EpochTicker,
 }
 
@@ -217,6 +231,8 @@ impl PluginHost {
             max_upload_bytes: config.max_upload_bytes,
             artifacts: open_artifacts(config).map(Arc::new),
             counters: HostCounters::default(),
+            compiling: Mutex::default(),
+            failed: Cache::new(FAILED_FOR),
             _ticker: ticker,
         };
         Ok(PluginHost {
@@ -259,7 +275,9 @@ impl PluginHost {
     /// `load` fetches the component's bytes; it is called only when the
     /// compiled plugin is not cached (after an eviction or a restart), and
     /// the bytes are then recompiled. A load error, bytes that do not hash to
-    /// `sha256` or a failed recompile are [`PluginFailure::Unavailable`].
+    /// `sha256` or a failed recompile are [`PluginFailure::Unavailable`]; a
+    /// recompile still running after `compile_timeout` is
+    /// [`PluginFailure::NotReady`] (it runs on, once, for every caller).
     pub async fn invoke<L, F, E>(
         &self,
         sha256: &str,
@@ -308,14 +326,23 @@ impl PluginHost {
                 "the stored component does not hash to {sha256}"
             )));
         }
-        self.compiled(sha256, bytes)
-            .await
-            .map_err(|e| unavailable(format!("cannot recompile the component: {e}")))
+        self.compiled(sha256, bytes).await.map_err(|e| match e {
+            UploadError::TooSlowToCompile => PluginFailure::NotReady(
+                "its code is still being compiled (past plugins.compile_timeout)".into(),
+            ),
+            e => unavailable(format!("cannot recompile the component: {e}")),
+        })
     }
 
     /// The cached plugin, or compiles and caches it. Callers that miss at
     /// once queue on the compile semaphore and look again once they hold a
     /// permit, so each upload is compiled once.
+    /// The compiled component: cached, kept on disk, or compiled now. One
+    /// compile runs per component however many callers want it, and runs
+    /// to its end even when a caller stops waiting after `compile_timeout`
+    /// ([`UploadError::TooSlowToCompile`]); its result is then cached, or
+    /// its failure remembered for [`FAILED_FOR`] and answered without
+    /// compiling again.
     async fn compiled(&self, sha256: &str, bytes: Arc<Vec<u8>>) -> Result<Compiled, UploadError> {
         let key = self.key(sha256);
         if let Some(pre) = self.lock_cache().get(&key) {
@@ -324,9 +351,46 @@ impl PluginHost {
         if let Some(pre) = self.kept(sha256).await {
             return Ok(pre);
         }
+        if let Some(failure) = self.inner.failed.get(&key) {
+            return Err(failure);
+        }
+        let mut done = self.compile_job(key, bytes);
+        let finished =
+            tokio::time::timeout(self.inner.compile_timeout, done.wait_for(Option::is_some)).await;
+        match finished {
+            Err(_) => Err(UploadError::TooSlowToCompile),
+            Ok(Err(_)) => Err(UploadError::Invalid("the compile was abandoned".into())),
+            Ok(Ok(result)) => result.clone().expect("waited for a result"),
+        }
+    }
+
+    /// The compile of `key` under way, or a new one started in the background.
+    fn compile_job(&self, key: Key, bytes: Arc<Vec<u8>>) -> watch::Receiver<Option<CompileResult>> {
+        let mut jobs = self.inner.compiling.lock();
+        if let Some(job) = jobs.get(&key) {
+            return job.clone();
+        }
+        let (tx, rx) = watch::channel(None);
+        jobs.insert(key.clone(), rx.clone());
+        drop(jobs);
+        let host = self.clone();
+        tokio::spawn(async move {
+            let result = host.compile_now(&key, bytes).await;
+            match &result {
+                Ok(pre) => host.lock_cache().insert(key.clone(), pre.clone()),
+                Err(failure) => host.inner.failed.put(key.clone(), failure.clone()),
+            }
+            host.inner.compiling.lock().remove(&key);
+            let _ = tx.send(Some(result));
+        });
+        rx
+    }
+
+    /// Compiles on the blocking pool, in one of the bounded compile slots.
+    async fn compile_now(&self, key: &Key, bytes: Arc<Vec<u8>>) -> CompileResult {
         let compiles = self.inner.compiles.clone();
         let permit = compiles.acquire_owned().await.expect(NEVER_CLOSED);
-        if let Some(pre) = self.lock_cache().get(&key) {
+        if let Some(pre) = self.lock_cache().get(key) {
             return Ok(pre);
         }
         let inner = &self.inner;
@@ -336,17 +400,7 @@ impl PluginHost {
             engine_hash: inner.engine_hash,
         });
         inner.counters.compiles.inc();
-        let pre = compile::compile_bounded(
-            &inner.engine,
-            &inner.linker,
-            permit,
-            inner.compile_timeout,
-            bytes,
-            keep,
-        )
-        .await?;
-        self.lock_cache().insert(key, pre.clone());
-        Ok(pre)
+        compile::compile_on_pool(&inner.engine, &inner.linker, permit, bytes, keep).await
     }
 
     /// The component's kept compiled code, loaded (on the blocking pool,
