@@ -474,15 +474,7 @@ async fn health_readiness_and_metrics() {
     let tenant = api.create_tenant("acme").await;
     api.post_event(&tenant, json!({"type": "a.b", "data": {}}))
         .await;
-    let metrics = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics_text().await;
     assert!(
         metrics.contains("gateway_events_accepted_total 1\n"),
         "{metrics}"

@@ -192,25 +192,6 @@ async fn wait_statuses_delivered(
     .await;
 }
 
-/// A counter or gauge from `/metrics`.
-async fn metric(api: &Api, name: &str) -> f64 {
-    let text = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .expect("the gateway answers")
-        .text()
-        .await
-        .expect("a metrics body");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .expect("a number")
-}
-
 /// Pending tasks of a dead consumer are taken over after 3 s.
 fn fast_reclaim() -> GatewayOptions {
     GatewayOptions {
@@ -262,7 +243,7 @@ async fn no_accepted_event_is_lost_when_the_gateway_is_killed_repeatedly() {
     wait_answered(&receiver, &accepted, Duration::from_secs(30)).await;
     wait_statuses_delivered(&api, &tenant, &accepted, Duration::from_secs(20)).await;
     // The last kill abandoned deliveries under way, and the last process took them over.
-    assert!(metric(&api, "gateway_tasks_reclaimed_total").await >= 1.0);
+    assert!(api.metric("gateway_tasks_reclaimed_total").await >= 1.0);
     eprintln!(
         "{} of {} posts accepted; {} requests for {} accepted events",
         accepted.len(),
@@ -401,7 +382,7 @@ async fn a_redis_that_lost_everything_is_rebuilt() {
     let logs = gateway.logs();
     let losses = logs.matches("DATA LOSS").count();
     assert!(losses > 0, "the loss was not logged:\n{logs}");
-    assert!(metric(&api, "gateway_redis_data_loss_total").await >= 1.0);
+    assert!(api.metric("gateway_redis_data_loss_total").await >= 1.0);
     // Each stream's group is recreated once, not in a loop.
     assert!(
         losses <= 2 * usize::from(PARTITIONS),

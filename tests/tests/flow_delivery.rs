@@ -61,19 +61,7 @@ async fn attempts_once_logged(api: &Api, tenant: &Tenant, endpoint: &str, n: usi
 }
 
 async fn metric(api: &Api, name: &str) -> u64 {
-    let text = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name}"))
+    api.metric(name).await as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -450,22 +450,6 @@ async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
     assert_eq!(status, 413, "{body}");
 }
 
-async fn counter(api: &Api, name: &str) -> u64 {
-    let text = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
-
 /// A restarted gateway loads the plugin's kept compiled code: the first
 /// event after a SIGKILL and restart is delivered through the plugin, and
 /// nothing is compiled again.
@@ -477,7 +461,7 @@ async fn a_restarted_gateway_does_not_recompile_its_plugins() {
     let tenant = api.create_tenant("acme").await;
     api.install_plugin(&tenant, "upgrade", "schema_upgrade")
         .await;
-    assert_eq!(counter(&api, "gateway_plugin_compiles_total").await, 1);
+    assert_eq!(api.metric("gateway_plugin_compiles_total").await as u64, 1);
     let receiver = Receiver::start().await;
     api.create_endpoint(
         &tenant,
@@ -508,9 +492,9 @@ async fn a_restarted_gateway_does_not_recompile_its_plugins() {
         "the plugin ran: {}",
         got[1].json()
     );
-    assert_eq!(counter(&api, "gateway_plugin_compiles_total").await, 0);
+    assert_eq!(api.metric("gateway_plugin_compiles_total").await as u64, 0);
     assert_eq!(
-        counter(&api, "gateway_plugin_artifacts_loaded_total").await,
+        api.metric("gateway_plugin_artifacts_loaded_total").await as u64,
         1
     );
 }
@@ -562,7 +546,7 @@ async fn events_wait_for_a_slow_compile_which_runs_once() {
     let (_, letters) = api.get("/v1/dead-letters", &tenant.key).await;
     assert_eq!(letters["data"], json!([]), "nothing dead-lettered");
     assert_eq!(
-        counter(&api, "gateway_plugin_compiles_total").await,
+        api.metric("gateway_plugin_compiles_total").await as u64,
         1,
         "one compile for all the events"
     );
