@@ -82,6 +82,7 @@ pub struct PluginConfig {
     #[serde(deserialize_with = "duration")]
     pub compile_timeout: Duration,
     pub cache_entries: usize,
+    pub cache_bytes: usize,
     pub max_upload_bytes: usize,
     pub keep_artifacts: bool,
     pub artifacts_dir: String,

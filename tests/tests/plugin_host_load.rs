@@ -280,3 +280,22 @@ async fn a_new_host_loads_kept_code_instead_of_compiling() {
         "the file was rewritten whole"
     );
 }
+
+/// The cache of compiled code is bounded in bytes: with room for about
+/// one component, compiling a second evicts the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compiled_cache_is_bounded_in_bytes() {
+    let roomy = host_with(|_| {});
+    let upgrade = roomy.compile(wasm("schema_upgrade")).await.unwrap();
+    let one = roomy.cached_code_bytes();
+    assert!(one > 0, "compiled code has a size");
+    let filter = roomy.compile(wasm("json_filter")).await.unwrap();
+    assert!(roomy.is_cached(&upgrade) && roomy.is_cached(&filter));
+
+    let tight = host_with(|c| c.cache_bytes = one + one / 2);
+    let upgrade = tight.compile(wasm("schema_upgrade")).await.unwrap();
+    let filter = tight.compile(wasm("json_filter")).await.unwrap();
+    assert!(!tight.is_cached(&upgrade), "evicted to make room");
+    assert!(tight.is_cached(&filter));
+    assert!(tight.cached_code_bytes() <= one + one / 2);
+}

@@ -22,6 +22,13 @@ use super::bindings::{CallState, PluginPre};
 /// memory image.
 pub type Compiled = Arc<PluginPre<CallState>>;
 
+/// A compiled plugin and the bytes of compiled code it holds in memory.
+#[derive(Clone)]
+pub struct Ready {
+    pub pre: Compiled,
+    pub code_bytes: usize,
+}
+
 /// Where a fresh compile's code is kept, and under which name.
 pub struct Keep {
     pub artifacts: Arc<Artifacts>,
@@ -66,7 +73,7 @@ pub async fn compile_on_pool(
     permit: OwnedSemaphorePermit,
     bytes: Arc<Vec<u8>>,
     keep: Option<Keep>,
-) -> Result<Compiled, UploadError> {
+) -> Result<Ready, UploadError> {
     let (engine, linker) = (engine.clone(), linker.clone());
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -85,7 +92,7 @@ fn compile(
     linker: &Linker<CallState>,
     bytes: &[u8],
     keep: Option<&Keep>,
-) -> Result<Compiled, UploadError> {
+) -> Result<Ready, UploadError> {
     let component = Component::from_binary(engine, bytes).map_err(|e| {
         let reason = format!("{e:#}");
         // Every pool limit check adds this phrase (wasmtime's
@@ -104,12 +111,16 @@ fn compile(
 }
 
 /// Type-checks a compiled component against the world, ready to instantiate.
-pub fn prepare(linker: &Linker<CallState>, component: &Component) -> Result<Compiled, UploadError> {
+pub fn prepare(linker: &Linker<CallState>, component: &Component) -> Result<Ready, UploadError> {
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| UploadError::WrongWorld(format!("{e:#}")))?;
     let pre = PluginPre::new(pre).map_err(|e| UploadError::WrongWorld(format!("{e:#}")))?;
-    Ok(Arc::new(pre))
+    let code = component.image_range();
+    Ok(Ready {
+        pre: Arc::new(pre),
+        code_bytes: (code.end as usize).saturating_sub(code.start as usize),
+    })
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ use bindings::CallState;
 use cache::Lru;
 use call::Caps;
 pub use call::Invocation;
-use compile::{Compiled, Keep};
+use compile::{Compiled, Keep, Ready};
 use engine::EpochTicker;
 
 /// The resources one call may use. `cpu_ms` is counted in epoch ticks of
@@ -157,7 +157,7 @@ const NEVER_CLOSED: &str = "the plugin host's semaphores are never closed";
 /// the same failure meanwhile, without compiling it again.
 const FAILED_FOR: Duration = Duration::from_secs(300);
 
-type CompileResult = Result<Compiled, UploadError>;
+type CompileResult = Result<Ready, UploadError>;
 
 /// The cache key: the engine's compatibility hash and the upload's sha256.
 type Key = (u64, String);
@@ -213,7 +213,7 @@ impl PluginHost {
             engine_hash: hasher.finish(),
             engine,
             linker,
-            cache: Mutex::new(Lru::new(config.cache_entries)),
+            cache: Mutex::new(Lru::new(config.cache_entries, config.cache_bytes)),
             calls: Semaphore::new(limit(config.concurrency)),
             compiles: Arc::new(Semaphore::new(limit(config.compile_concurrency))),
             default_budget: Budget {
@@ -256,6 +256,12 @@ impl PluginHost {
 
     /// Whether the component with this sha256 is compiled and cached (an
     /// `invoke` of it will not need its bytes).
+    /// The bytes of compiled code the in-memory cache holds (at most
+    /// `plugins.cache_bytes`, or one component alone when it is bigger).
+    pub fn cached_code_bytes(&self) -> usize {
+        self.lock_cache().weight()
+    }
+
     pub fn is_cached(&self, sha256: &str) -> bool {
         let key = self.key(sha256);
         self.lock_cache().contains(&key)
@@ -360,7 +366,10 @@ impl PluginHost {
         match finished {
             Err(_) => Err(UploadError::TooSlowToCompile),
             Ok(Err(_)) => Err(UploadError::Invalid("the compile was abandoned".into())),
-            Ok(Ok(result)) => result.clone().expect("waited for a result"),
+            Ok(Ok(result)) => result
+                .clone()
+                .expect("waited for a result")
+                .map(|ready| ready.pre),
         }
     }
 
@@ -377,7 +386,10 @@ impl PluginHost {
         tokio::spawn(async move {
             let result = host.compile_now(&key, bytes).await;
             match &result {
-                Ok(pre) => host.lock_cache().insert(key.clone(), pre.clone()),
+                Ok(ready) => {
+                    host.lock_cache()
+                        .insert(key.clone(), ready.pre.clone(), ready.code_bytes);
+                }
                 Err(failure) => host.inner.failed.put(key.clone(), failure.clone()),
             }
             host.inner.compiling.lock().remove(&key);
@@ -390,9 +402,6 @@ impl PluginHost {
     async fn compile_now(&self, key: &Key, bytes: Arc<Vec<u8>>) -> CompileResult {
         let compiles = self.inner.compiles.clone();
         let permit = compiles.acquire_owned().await.expect(NEVER_CLOSED);
-        if let Some(pre) = self.lock_cache().get(key) {
-            return Ok(pre);
-        }
         let inner = &self.inner;
         let keep = inner.artifacts.as_ref().map(|artifacts| Keep {
             artifacts: artifacts.clone(),
@@ -410,15 +419,16 @@ impl PluginHost {
         let key = self.key(sha256);
         let inner = self.inner.clone();
         let hash = key.1.clone();
-        let pre = tokio::task::spawn_blocking(move || {
+        let ready = tokio::task::spawn_blocking(move || {
             let component = artifacts.load(&inner.engine, &hash, inner.engine_hash)?;
             compile::prepare(&inner.linker, &component).ok()
         })
         .await
         .ok()??;
         self.inner.counters.artifacts_loaded.inc();
-        self.lock_cache().insert(key, pre.clone());
-        Some(pre)
+        self.lock_cache()
+            .insert(key, ready.pre.clone(), ready.code_bytes);
+        Some(ready.pre)
     }
 
     fn key(&self, sha256: &str) -> Key {
