@@ -5,6 +5,8 @@
 //! - Phase 6 calls the component through [`PluginHost::invoke`] directly, a
 //!   fresh instance per call, one call at a time on one task (one core),
 //!   with a ~1 KiB `order.created` v1 event.
+//! - Phases 6a and 6b time the first call of a new host (a restarted
+//!   gateway): compiling the component, then loading its kept code.
 //! - Phase 7 runs the same transform as native Rust on the same event:
 //!   `serde_json` parse, rename and split fields, serialize.
 //! - Phases 8 and 9 are saturated end-to-end runs of `order.created` v1
@@ -39,6 +41,8 @@ const TARGET_CHAIN_COST: f64 = 0.25;
 const WARMUP_CALLS: usize = 300;
 /// Measured calls in phases 6 and 7.
 pub const CALLS: usize = 3_000;
+/// New hosts started in phases 6a and 6b.
+const STARTS: usize = 10;
 /// The plugin's name in the tenant's registry.
 const PLUGIN_NAME: &str = "upgrade";
 /// The currency `schema_upgrade` gives orders without one (its default config).
@@ -146,6 +150,63 @@ impl Bench {
             micros(plugin_p50),
             plugin_p50.is_some_and(|p| p < TARGET_PLUGIN_P50),
         );
+        self.plugin_start(&component, &input).await
+    }
+
+    /// Phases 6a and 6b: the first call of a new host (a restarted gateway)
+    /// that must compile the component, then of one that finds its code
+    /// kept on disk; [`STARTS`] new hosts each, in a directory of its own.
+    async fn plugin_start(
+        &mut self,
+        component: &Arc<Vec<u8>>,
+        input: &PluginInput,
+    ) -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("bench-artifacts-{}", std::process::id()));
+        let mut config = Config::load(None, Vec::new())?.plugins;
+        config.keep_artifacts = true;
+        config.artifacts_dir = dir.to_string_lossy().into_owned();
+        let sha256 = gateway::model::sha256_hex(component);
+        let mut p50s = Vec::new();
+        for (label, kept) in [
+            ("6a first call of a new host, compiling", false),
+            ("6b first call of a new host, kept code", true),
+        ] {
+            let meter = Meter::start(&mut self.conn).await?;
+            let mut latencies = Latencies::default();
+            let started = Instant::now();
+            for _ in 0..STARTS {
+                if !kept {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                let host = PluginHost::new(&config)?;
+                let at = Instant::now();
+                let answer = host
+                    .invoke(&sha256, load(component), input, host.default_budget())
+                    .await;
+                latencies.record(at.elapsed());
+                delivered(answer.result)?;
+                let from_kept = host.counters().artifacts_loaded.get() == 1;
+                if from_kept != kept {
+                    bail!("{label}: loaded from kept code: {from_kept}");
+                }
+            }
+            p50s.push(latencies.quantile(0.50).map_or(0.0, |d| d.as_secs_f64()));
+            self.report.row(Row {
+                label: label.into(),
+                rate: format!(
+                    "{} starts/s",
+                    thousands(per_second(STARTS as u64, started.elapsed()))
+                ),
+                p50: micros(latencies.quantile(0.50)),
+                p99: micros(latencies.quantile(0.99)),
+                usage: meter.stop(&mut self.conn).await?,
+                events: STARTS as u64,
+                note: format!("{STARTS} new PluginHosts, each one call"),
+            });
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        self.report
+            .ratio("first call, compiling / kept code (p50)", p50s[0], p50s[1]);
         Ok(())
     }
 
