@@ -38,7 +38,15 @@ async fn logged(gateway: &Gateway, parts: &[&str], times: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_error_loading_a_plugin_retries_the_event_instead_of_dead_lettering_it() {
     let redis = Redis::ephemeral();
-    let mut gateway = Gateway::spawn(&redis);
+    // Compiled code is not kept on disk here, so that a restart has to load
+    // the component's bytes from Redis.
+    let mut gateway = Gateway::spawn_with(
+        &redis,
+        GatewayOptions {
+            extra: "[plugins]\nkeep_artifacts = false\n".into(),
+            ..GatewayOptions::default()
+        },
+    );
     let api = gateway.api();
     let tenant = api.create_tenant("acme").await;
     let receiver = Receiver::start().await;
