@@ -115,15 +115,7 @@ pub async fn run(
         config.ingest.idempotency_window,
     );
     let store = Store::new(conn.clone(), partitions);
-    let host = plugins::PluginHost::new(&config.plugins)?;
-    if let Some(dir) = host.artifacts_dir() {
-        tracing::info!(dir = %dir.display(), "compiled plugins are kept on disk");
-    }
-    let metrics = Metrics {
-        plugin_compiles: host.counters().compiles.clone(),
-        plugin_artifacts_loaded: host.counters().artifacts_loaded.clone(),
-        ..Metrics::default()
-    };
+    let (host, metrics) = plugin_host(&config.plugins)?;
     let liveness = Liveness::default();
     let endpoint_lists = store::EndpointLists::new(store.clone());
     let limits = admission::TenantLimitsCache::new(store.clone());
@@ -192,6 +184,20 @@ pub async fn run(
     deliverer.drain(config.delivery.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The plugin host, and the gateway's metrics with the host's counters.
+fn plugin_host(config: &config::PluginConfig) -> anyhow::Result<(plugins::PluginHost, Metrics)> {
+    let host = plugins::PluginHost::new(config)?;
+    if let Some(dir) = host.artifacts_dir() {
+        tracing::info!(dir = %dir.display(), "compiled plugins are kept on disk");
+    }
+    let metrics = Metrics {
+        plugin_compiles: host.counters().compiles.clone(),
+        plugin_artifacts_loaded: host.counters().artifacts_loaded.clone(),
+        ..Metrics::default()
+    };
+    Ok((host, metrics))
 }
 
 /// The delivery stage, from the config.
