@@ -13,9 +13,6 @@ use super::{CompileResult, Key, NEVER_CLOSED, PluginHost, UploadError};
 use crate::config::PluginConfig;
 
 impl PluginHost {
-    /// The cached plugin, or compiles and caches it. Callers that miss at
-    /// once queue on the compile semaphore and look again once they hold a
-    /// permit, so each upload is compiled once.
     /// The compiled component: cached, kept on disk, or compiled now. One
     /// compile runs per component however many callers want it, and runs
     /// to its end even when a caller stops waiting after `compile_timeout`
@@ -51,11 +48,7 @@ impl PluginHost {
     }
 
     /// The compile of `key` under way, or a new one started in the background.
-    pub(super) fn compile_job(
-        &self,
-        key: Key,
-        bytes: Arc<Vec<u8>>,
-    ) -> watch::Receiver<Option<CompileResult>> {
+    fn compile_job(&self, key: Key, bytes: Arc<Vec<u8>>) -> watch::Receiver<Option<CompileResult>> {
         let mut jobs = self.inner.compiling.lock();
         if let Some(job) = jobs.get(&key) {
             return job.clone();
@@ -80,7 +73,7 @@ impl PluginHost {
     }
 
     /// Compiles on the blocking pool, in one of the bounded compile slots.
-    pub(super) async fn compile_now(&self, key: &Key, bytes: Arc<Vec<u8>>) -> CompileResult {
+    async fn compile_now(&self, key: &Key, bytes: Arc<Vec<u8>>) -> CompileResult {
         let compiles = self.inner.compiles.clone();
         let permit = compiles.acquire_owned().await.expect(NEVER_CLOSED);
         let inner = &self.inner;
