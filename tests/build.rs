@@ -20,6 +20,11 @@
 //! | `wrong_world.wasm` | `plugins/hostile/wrong-world` |
 //! | `state_keeper.wasm` | `plugins/hostile/state-keeper` |
 //!
+//! The JavaScript and Python plugins are built by `plugins/toolchains/build`
+//! into `plugins/target/js/<name>.wasm` and `plugins/target/python/<name>.wasm`
+//! (an example's folder name, or a hostile script's file name); tests find
+//! that folder through `env!("PLUGINS_TARGET_DIR")`.
+//!
 //! The nested cargo gets a clean environment: the outer build's flags,
 //! target, target dir, jobserver and wrappers are meant for the host build,
 //! not for this one.
@@ -77,15 +82,42 @@ fn main() {
         plugins.join("sdk"),
         plugins.join("examples"),
         plugins.join("hostile"),
+        plugins.join("toolchains"),
         repo.join("wit"),
     ] {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
 
     build_plugins(&plugins.join("Cargo.toml"), &target_dir);
+    build_other_languages(&plugins.join("toolchains").join("build"));
 
     let wasm_dir = target_dir.join(TARGET).join("release");
     println!("cargo:rustc-env=PLUGINS_WASM_DIR={}", wasm_dir.display());
+    println!(
+        "cargo:rustc-env=PLUGINS_TARGET_DIR={}",
+        target_dir.display()
+    );
+}
+
+/// Runs `plugins/toolchains/build`: the JavaScript and Python plugins into
+/// `plugins/target/{js,python}/`, installing their pinned toolchains (npm,
+/// pip) on first use.
+fn build_other_languages(script: &Path) {
+    let hint = format!(
+        "building the JavaScript and Python plugins failed: `{}` (it needs node, npm \
+         and python3 with venv, and reaches the npm registry and PyPI on first use)",
+        script.display()
+    );
+    let status = Command::new("bash")
+        .arg(script)
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit())
+        .status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("{hint} (it exited with {status}; its output is above)"),
+        Err(error) => panic!("{hint} (could not run bash: {error})"),
+    }
 }
 
 /// Runs `cargo build --release --target wasm32-wasip2` on the plugins

@@ -5,6 +5,8 @@
 //! - Phase 6 calls the component through [`PluginHost::invoke`] directly, a
 //!   fresh instance per call, one call at a time on one task (one core),
 //!   with a ~1 KiB `order.created` v1 event.
+//! - Phases 6c and 6d call the same transform built in JavaScript and in
+//!   Python (`plugins/toolchains/build`) the same way.
 //! - Phases 6a and 6b time the first call of a new host (a restarted
 //!   gateway): compiling the component, then loading its kept code.
 //! - Phase 7 runs the same transform as native Rust on the same event:
@@ -35,6 +37,12 @@ use crate::usage::Meter;
 
 /// Target: median time of one fresh-instance call.
 const TARGET_PLUGIN_P50: Duration = Duration::from_micros(50);
+/// Target: median fresh-instance call of the JavaScript transform.
+const TARGET_JS_P50: Duration = Duration::from_micros(400);
+/// Target: median fresh-instance call of the Python transform.
+const TARGET_PYTHON_P50: Duration = Duration::from_millis(2);
+/// Measured calls in phases 6c and 6d.
+const LANGUAGE_CALLS: usize = 1_000;
 /// Target: the largest share of delivered throughput a one-plugin chain may cost.
 const TARGET_CHAIN_COST: f64 = 0.25;
 /// Calls before the measured ones, in phases 6 and 7.
@@ -95,7 +103,9 @@ impl Bench {
         let started = Instant::now();
         for _ in 0..CALLS {
             let at = Instant::now();
-            let answer = host.invoke(&sha256, load(&component), &input, budget).await;
+            let answer = host
+                .invoke("t", &sha256, load(&component), &input, budget)
+                .await;
             latencies.record(at.elapsed());
             delivered(answer.result)?;
         }
@@ -150,7 +160,100 @@ impl Bench {
             micros(plugin_p50),
             plugin_p50.is_some_and(|p| p < TARGET_PLUGIN_P50),
         );
-        self.plugin_start(&component, &input).await
+        self.plugin_start(&component, &input).await?;
+        self.plugin_languages(&host, &input, &by_native, plugin_p50, native_p50)
+            .await
+    }
+
+    /// Phases 6c and 6d: the same transform as a JavaScript and a Python
+    /// component (`plugins/examples/schema-upgrade/{js,python}`), a fresh
+    /// instance per call, beside the Rust plugin and native figures above.
+    async fn plugin_languages(
+        &mut self,
+        host: &PluginHost,
+        input: &PluginInput,
+        by_native: &Value,
+        rust_p50: Option<Duration>,
+        native_p50: Option<Duration>,
+    ) -> anyhow::Result<()> {
+        let seconds = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
+        for (label, language, target) in [
+            (
+                "6c plugin schema-upgrade in JavaScript",
+                "js",
+                TARGET_JS_P50,
+            ),
+            (
+                "6d plugin schema-upgrade in Python",
+                "python",
+                TARGET_PYTHON_P50,
+            ),
+        ] {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../plugins/target/{language}/schema-upgrade.wasm"));
+            let component = Arc::new(std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read {}: build it with plugins/toolchains/build",
+                    path.display()
+                )
+            })?);
+            let sha256 = host
+                .compile(component.clone())
+                .await
+                .map_err(|e| anyhow!("{label} does not compile: {e}"))?;
+            let budget = host.default_budget();
+            let data = call(host, &sha256, &component, input, budget).await?;
+            let answer: Value = serde_json::from_slice(&data)?;
+            if &answer != by_native {
+                bail!("{label} and the native transform disagree:\n{answer}\n{by_native}");
+            }
+            for _ in 0..LANGUAGE_CALLS / 10 {
+                call(host, &sha256, &component, input, budget).await?;
+            }
+            let meter = Meter::start(&mut self.conn).await?;
+            let mut latencies = Latencies::default();
+            let started = Instant::now();
+            for _ in 0..LANGUAGE_CALLS {
+                let at = Instant::now();
+                call(host, &sha256, &component, input, budget).await?;
+                latencies.record(at.elapsed());
+            }
+            let elapsed = started.elapsed();
+            let p50 = latencies.quantile(0.50);
+            self.report.row(Row {
+                label: label.into(),
+                rate: format!(
+                    "{} calls/s",
+                    thousands(per_second(LANGUAGE_CALLS as u64, elapsed))
+                ),
+                p50: micros(p50),
+                p99: micros(latencies.quantile(0.99)),
+                usage: meter.stop(&mut self.conn).await?,
+                events: LANGUAGE_CALLS as u64,
+                note: format!(
+                    "{} MB component, {} sequential calls on one task",
+                    component.len() >> 20,
+                    thousands(LANGUAGE_CALLS as f64)
+                ),
+            });
+            let r = &mut self.report;
+            r.ratio(
+                &format!("{language} plugin call / Rust plugin call (p50)"),
+                seconds(p50),
+                seconds(rust_p50),
+            );
+            r.ratio(
+                &format!("{language} plugin call / native transform (p50)"),
+                seconds(p50),
+                seconds(native_p50),
+            );
+            r.verdict(
+                &format!("{language} plugin p50 <= {} us", target.as_micros()),
+                micros(p50),
+                p50.is_some_and(|p| p <= target),
+            );
+        }
+        Ok(())
     }
 
     /// Phases 6a and 6b: the first call of a new host (a restarted gateway)
@@ -181,7 +284,7 @@ impl Bench {
                 let host = PluginHost::new(&config)?;
                 let at = Instant::now();
                 let answer = host
-                    .invoke(&sha256, load(component), input, host.default_budget())
+                    .invoke("t", &sha256, load(component), input, host.default_budget())
                     .await;
                 latencies.record(at.elapsed());
                 delivered(answer.result)?;
@@ -289,7 +392,9 @@ async fn call(
     input: &PluginInput,
     budget: Budget,
 ) -> anyhow::Result<Vec<u8>> {
-    let answer = host.invoke(sha256, load(component), input, budget).await;
+    let answer = host
+        .invoke("t", sha256, load(component), input, budget)
+        .await;
     delivered(answer.result)
 }
 

@@ -79,8 +79,11 @@ pub struct PluginConfig {
     pub max_log_lines: u32,
     pub max_log_bytes: usize,
     pub compile_concurrency: u32,
+    pub tenant_compile_concurrency: u32,
     #[serde(deserialize_with = "duration")]
     pub compile_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub upload_wait: Duration,
     pub cache_entries: usize,
     pub cache_bytes: usize,
     pub max_upload_bytes: usize,
@@ -223,6 +226,9 @@ impl PluginConfig {
         if self.compile_concurrency == 0 || self.compile_timeout.is_zero() {
             return fail("compile_concurrency and compile_timeout must be above 0");
         }
+        if !(1..=self.compile_concurrency).contains(&self.tenant_compile_concurrency) {
+            return fail("tenant_compile_concurrency must be between 1 and compile_concurrency");
+        }
         if self.cache_entries == 0 {
             return fail("cache_entries must be at least 1");
         }
@@ -327,7 +333,7 @@ mod tests {
         assert_eq!(c.delivery.retry_schedule.len(), 8);
         assert_eq!(c.delivery.retry_schedule[3], Duration::from_secs(1800));
         assert_eq!(c.ingest.max_body_bytes, 1 << 20);
-        assert_eq!(c.plugins.max_upload_bytes, 8 << 20);
+        assert_eq!(c.plugins.max_upload_bytes, 32 << 20);
         assert_eq!(c.plugins.compile_timeout, Duration::from_secs(30));
     }
 

@@ -310,6 +310,18 @@ impl Gateway {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The process's resident memory (`VmRSS` of /proc), in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let pid = self.child.as_ref().expect("the gateway runs").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in kB");
+        kib * 1024
+    }
+
     /// SIGKILL: in-flight work is abandoned mid-way.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -448,6 +460,31 @@ impl Api {
     pub async fn install_plugin(&self, tenant: &Tenant, name: &str, file: &str) {
         let (status, body) = self.upload_plugin(tenant, name, &plugins::wasm(file)).await;
         assert_eq!(status, 201, "{body}");
+    }
+
+    /// Uploads `bytes` as plugin `name` and waits (up to `within`) until
+    /// its new version is `ready`: at once for a `201`, or after a `202`
+    /// when its background compile ends. Returns the version's record.
+    pub async fn install_and_wait(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        bytes: &[u8],
+        within: Duration,
+    ) -> Value {
+        let (status, version) = self.upload_plugin(tenant, name, bytes).await;
+        assert!(status == 201 || status == 202, "{status}: {version}");
+        let path = format!("/v1/plugins/{name}");
+        wait_until(&format!("plugin {name} ready"), within, || async {
+            let (_, plugin) = self.get(&path, &tenant.key).await;
+            let versions = plugin["versions"].as_array().cloned().unwrap_or_default();
+            let stored = versions
+                .into_iter()
+                .find(|v| v["version"] == version["version"])?;
+            assert_ne!(stored["status"], "failed", "{stored}");
+            (stored["status"] == "ready").then_some(stored)
+        })
+        .await
     }
 
     pub fn new(base: &str) -> Api {

@@ -34,6 +34,16 @@ pub fn wasm(name: &str) -> Arc<Vec<u8>> {
     Arc::new(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
+/// The bytes of the JavaScript or Python component `name` that
+/// `plugins/toolchains/build` made: `language` is `js` or `python`, `name`
+/// an example's folder (`schema-upgrade`) or a hostile script's name.
+pub fn component(language: &str, name: &str) -> Arc<Vec<u8>> {
+    let path = std::path::Path::new(env!("PLUGINS_TARGET_DIR"))
+        .join(language)
+        .join(format!("{name}.wasm"));
+    Arc::new(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
 /// A call input: an event `evt_1` with `data` for endpoint `ep_1` with the
 /// plugin config `config`.
 pub fn input(event_type: &str, version: Option<u32>, data: Value, config: Value) -> PluginInput {
@@ -65,7 +75,7 @@ pub async fn run(host: &PluginHost, name: &str, input: &PluginInput, budget: Bud
     let bytes = wasm(name);
     let sha = host.compile(bytes.clone()).await.expect("compiles");
     let load = || async move { Ok::<_, Infallible>(bytes) };
-    host.invoke(&sha, load, input, budget).await
+    host.invoke("t", &sha, load, input, budget).await
 }
 
 /// The delivered event of `invocation` and its data, or a panic.

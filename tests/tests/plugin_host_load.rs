@@ -29,16 +29,16 @@ async fn an_evicted_plugin_is_recompiled_from_its_loaded_bytes() {
         loads.fetch_add(1, Ordering::SeqCst);
         Ok::<_, String>(upgrade.clone())
     };
-    delivered(&host.invoke(&sha, load, &order_v1(), budget).await);
+    delivered(&host.invoke("t", &sha, load, &order_v1(), budget).await);
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     assert!(host.is_cached(&sha));
 
     let never = || async { Err::<Arc<Vec<u8>>, _>("must not be loaded: it is cached") };
-    delivered(&host.invoke(&sha, never, &order_v1(), budget).await);
+    delivered(&host.invoke("t", &sha, never, &order_v1(), budget).await);
 
     host.compile(wasm("json_filter")).await.unwrap();
     let wrong = || async { Ok::<_, String>(wasm("json_filter")) };
-    let call = host.invoke(&sha, wrong, &order_v1(), budget).await;
+    let call = host.invoke("t", &sha, wrong, &order_v1(), budget).await;
     assert!(
         matches!(&call.result, Err(PluginFailure::Unavailable(m)) if m.contains("does not hash")),
         "{:?}",
@@ -47,7 +47,7 @@ async fn an_evicted_plugin_is_recompiled_from_its_loaded_bytes() {
 
     let missing = || async { Err::<Arc<Vec<u8>>, _>("no such plugin in Redis") };
     let call = host
-        .invoke(&"0".repeat(64), missing, &order_v1(), budget)
+        .invoke("t", &"0".repeat(64), missing, &order_v1(), budget)
         .await;
     assert!(
         matches!(&call.result, Err(PluginFailure::Unavailable(m)) if m.contains("no such plugin")),
@@ -73,7 +73,7 @@ async fn beside_spinners(host: &PluginHost, spin_on: &Handle) -> (Duration, Dura
             let (host, sha) = (host.clone(), spin_sha.clone());
             spin_on.spawn(async move {
                 let load = || async { Err::<Arc<Vec<u8>>, _>("compiled above") };
-                host.invoke(&sha, load, &order_v1(), hostile).await
+                host.invoke("t", &sha, load, &order_v1(), hostile).await
             })
         })
         .collect();
@@ -91,7 +91,7 @@ async fn beside_spinners(host: &PluginHost, spin_on: &Handle) -> (Duration, Dura
     let started = Instant::now();
     let load = || async { Err::<Arc<Vec<u8>>, _>("compiled above") };
     let upgrade = host
-        .invoke(&upgrade_sha, load, &order_v1(), host.default_budget())
+        .invoke("t", &upgrade_sha, load, &order_v1(), host.default_budget())
         .await;
     let upgrade_wall = started.elapsed();
     delivered(&upgrade);
@@ -192,12 +192,15 @@ async fn per_call_cost_of_a_fresh_instance_transform() {
     let mut native_samples = Vec::with_capacity(CALLS);
     for i in 0..CALLS + 200 {
         let started = Instant::now();
-        let call = host.invoke(&sha, load, &input, budget).await;
+        let call = host.invoke("t", &sha, load, &input, budget).await;
         let wasm_time = started.elapsed();
         let (lane_host, lane_sha, lane_input) = (host.clone(), sha.clone(), input.clone());
         let started = Instant::now();
-        let on_lane =
-            lane.spawn(async move { lane_host.invoke(&lane_sha, load, &lane_input, budget).await });
+        let on_lane = lane.spawn(async move {
+            lane_host
+                .invoke("t", &lane_sha, load, &lane_input, budget)
+                .await
+        });
         delivered(&on_lane.await.unwrap());
         let lane_time = started.elapsed();
         let started = Instant::now();
@@ -256,7 +259,7 @@ async fn a_new_host_loads_kept_code_instead_of_compiling() {
     let second = host_with(keeping);
     let never = || async { Err::<Arc<Vec<u8>>, _>("must not be loaded: the code is kept") };
     let started = Instant::now();
-    delivered(&second.invoke(&sha, never, &order_v1(), budget).await);
+    delivered(&second.invoke("t", &sha, never, &order_v1(), budget).await);
     let took = started.elapsed();
     assert_eq!(second.counters().compiles.get(), 0, "nothing compiled");
     assert_eq!(second.counters().artifacts_loaded.get(), 1);
@@ -269,11 +272,11 @@ async fn a_new_host_loads_kept_code_instead_of_compiling() {
     std::fs::write(&kept[0], &bytes).unwrap();
     let third = host_with(keeping);
     let load = || async { Ok::<_, String>(upgrade.clone()) };
-    delivered(&third.invoke(&sha, load, &order_v1(), budget).await);
+    delivered(&third.invoke("t", &sha, load, &order_v1(), budget).await);
     assert_eq!(third.counters().artifacts_loaded.get(), 0);
     assert_eq!(third.counters().compiles.get(), 1, "compiled again");
     let fourth = host_with(keeping);
-    delivered(&fourth.invoke(&sha, never, &order_v1(), budget).await);
+    delivered(&fourth.invoke("t", &sha, never, &order_v1(), budget).await);
     assert_eq!(
         fourth.counters().artifacts_loaded.get(),
         1,

@@ -446,7 +446,7 @@ async fn bad_uploads_are_refused_and_plugins_stay_with_their_tenant() {
     assert_eq!(body["errors"][0]["pointer"], "/plugins/0/name");
 
     // Last: the server closes a connection whose oversized body it did not read.
-    let (status, body) = api.upload_plugin(&tenant, "p", &vec![0u8; 9 << 20]).await;
+    let (status, body) = api.upload_plugin(&tenant, "p", &vec![0u8; 33 << 20]).await;
     assert_eq!(status, 413, "{body}");
 }
 

@@ -110,7 +110,7 @@ pub async fn invoke(
             }
         }
     };
-    let invocation = host.invoke(sha256, load, input, budget).await;
+    let invocation = host.invoke(tenant, sha256, load, input, budget).await;
     match Arc::try_unwrap(redis_error).map(std::sync::OnceLock::into_inner) {
         Ok(Some(e)) => Err(anyhow::Error::new(e).context(format!(
             "cannot load the bytes of component {sha256} from Redis"

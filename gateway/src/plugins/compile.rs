@@ -17,6 +17,7 @@ use wasmtime::component::{Component, Linker};
 use super::UploadError;
 use super::artifacts::Artifacts;
 use super::bindings::{CallState, PluginPre};
+use super::denied;
 
 /// A compiled plugin: instantiating it is a pool slot and a copy-on-write
 /// memory image.
@@ -107,14 +108,24 @@ fn compile(
         keep.artifacts
             .keep(&keep.sha256, keep.engine_hash, &component);
     }
-    prepare(linker, &component)
+    prepare(engine, linker, &component)
 }
 
-/// Type-checks a compiled component against the world, ready to instantiate.
-pub fn prepare(linker: &Linker<CallState>, component: &Component) -> Result<Ready, UploadError> {
-    let pre = linker
+/// Type-checks a compiled component against the world, ready to
+/// instantiate; the interfaces it imports that the host does not grant are
+/// linked as stubs that deny ([`super::denied`]).
+pub fn prepare(
+    engine: &Engine,
+    linker: &Linker<CallState>,
+    component: &Component,
+) -> Result<Ready, UploadError> {
+    let wrong_world = |e: wasmtime::Error| UploadError::WrongWorld(format!("{e:#}"));
+    let stubbed = denied::linker_for(linker, engine, component).map_err(wrong_world)?;
+    let pre = stubbed
+        .as_ref()
+        .unwrap_or(linker)
         .instantiate_pre(component)
-        .map_err(|e| UploadError::WrongWorld(format!("{e:#}")))?;
+        .map_err(wrong_world)?;
     let pre = PluginPre::new(pre).map_err(|e| UploadError::WrongWorld(format!("{e:#}")))?;
     let code = component.image_range();
     Ok(Ready {

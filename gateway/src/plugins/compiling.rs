@@ -1,54 +1,78 @@
 //! How the host gets a component's compiled code: from the in-memory
 //! cache, from the code kept on disk ([`super::artifacts`]), or by one
-//! compile per component in the background, which callers wait for up to
-//! `plugins.compile_timeout` and whose failure is remembered.
+//! compile per component in the background, queued fairly per tenant,
+//! which callers wait for as long as they choose ([`Job::within`]) and
+//! whose failure is remembered.
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
 
 use super::artifacts::Artifacts;
 use super::compile::{self, Compiled, Keep};
 use super::{CompileResult, Key, NEVER_CLOSED, PluginHost, UploadError};
 use crate::config::PluginConfig;
 
+/// A compile's result, or the compile still running.
+pub(super) enum Job {
+    Done(Result<Compiled, UploadError>),
+    Running(watch::Receiver<Option<CompileResult>>),
+}
+
+impl Job {
+    /// The result if it comes within `wait`, else the job, still running.
+    pub(super) async fn within(self, wait: Duration) -> Result<Result<Compiled, UploadError>, Job> {
+        let mut running = match self {
+            Job::Done(result) => return Ok(result),
+            Job::Running(running) => running,
+        };
+        let finished = tokio::time::timeout(wait, running.wait_for(Option::is_some))
+            .await
+            .map(|seen| seen.map(|result| result.clone().expect("waited for a result")));
+        match finished {
+            Err(_) => Err(Job::Running(running)),
+            Ok(Err(_)) => Ok(Err(UploadError::Invalid(
+                "the compile was abandoned".into(),
+            ))),
+            Ok(Ok(result)) => Ok(result.map(|ready| ready.pre)),
+        }
+    }
+}
+
 impl PluginHost {
-    /// The compiled component: cached, kept on disk, or compiled now. One
-    /// compile runs per component however many callers want it, and runs
-    /// to its end even when a caller stops waiting after `compile_timeout`
-    /// ([`UploadError::TooSlowToCompile`]); its result is then cached, or
-    /// its failure remembered for [`FAILED_FOR`] and answered without
-    /// compiling again.
-    pub(super) async fn compiled(
+    /// The compiled component (cached, kept on disk, or a failure
+    /// remembered for [`super::FAILED_FOR`]), or else its compile: the one under
+    /// way, or a new one in the background. One compile runs per component
+    /// however many callers want it, and runs to its end whoever still
+    /// waits; its result is then cached, or its failure remembered.
+    pub(super) async fn compile_or_join(
         &self,
+        tenant: &str,
         sha256: &str,
         bytes: Arc<Vec<u8>>,
-    ) -> Result<Compiled, UploadError> {
+    ) -> Job {
         let key = self.key(sha256);
         if let Some(pre) = self.lock_cache().get(&key) {
-            return Ok(pre);
+            return Job::Done(Ok(pre));
         }
         if let Some(pre) = self.kept(sha256).await {
-            return Ok(pre);
+            return Job::Done(Ok(pre));
         }
         if let Some(failure) = self.inner.failed.get(&key) {
-            return Err(failure);
+            return Job::Done(Err(failure));
         }
-        let mut done = self.compile_job(key, bytes);
-        let finished =
-            tokio::time::timeout(self.inner.compile_timeout, done.wait_for(Option::is_some)).await;
-        match finished {
-            Err(_) => Err(UploadError::TooSlowToCompile),
-            Ok(Err(_)) => Err(UploadError::Invalid("the compile was abandoned".into())),
-            Ok(Ok(result)) => result
-                .clone()
-                .expect("waited for a result")
-                .map(|ready| ready.pre),
-        }
+        Job::Running(self.compile_job(tenant, key, bytes))
     }
 
     /// The compile of `key` under way, or a new one started in the background.
-    fn compile_job(&self, key: Key, bytes: Arc<Vec<u8>>) -> watch::Receiver<Option<CompileResult>> {
+    fn compile_job(
+        &self,
+        tenant: &str,
+        key: Key,
+        bytes: Arc<Vec<u8>>,
+    ) -> watch::Receiver<Option<CompileResult>> {
         let mut jobs = self.inner.compiling.lock();
         if let Some(job) = jobs.get(&key) {
             return job.clone();
@@ -56,9 +80,9 @@ impl PluginHost {
         let (tx, rx) = watch::channel(None);
         jobs.insert(key.clone(), rx.clone());
         drop(jobs);
-        let host = self.clone();
+        let (host, tenant) = (self.clone(), tenant.to_string());
         tokio::spawn(async move {
-            let result = host.compile_now(&key, bytes).await;
+            let result = host.compile_now(&tenant, &key, bytes).await;
             match &result {
                 Ok(ready) => {
                     host.lock_cache()
@@ -72,18 +96,42 @@ impl PluginHost {
         rx
     }
 
-    /// Compiles on the blocking pool, in one of the bounded compile slots.
-    async fn compile_now(&self, key: &Key, bytes: Arc<Vec<u8>>) -> CompileResult {
-        let compiles = self.inner.compiles.clone();
-        let permit = compiles.acquire_owned().await.expect(NEVER_CLOSED);
+    /// Compiles on the blocking pool once it is `tenant`'s turn (at most
+    /// `plugins.tenant_compile_concurrency` of its compiles at once, the
+    /// others queued in order) and one of the bounded compile slots is free.
+    /// A tenant's queue holds no slot, so one tenant's many uploads cannot
+    /// keep the slots from another's.
+    async fn compile_now(&self, tenant: &str, key: &Key, bytes: Arc<Vec<u8>>) -> CompileResult {
         let inner = &self.inner;
+        let lane = inner
+            .tenant_compiles
+            .lock()
+            .entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(inner.tenant_compile_concurrency)))
+            .clone();
+        let turn = lane.clone().acquire_owned().await.expect(NEVER_CLOSED);
+        let permit = inner
+            .compiles
+            .clone()
+            .acquire_owned()
+            .await
+            .expect(NEVER_CLOSED);
         let keep = inner.artifacts.as_ref().map(|artifacts| Keep {
             artifacts: artifacts.clone(),
             sha256: key.1.clone(),
             engine_hash: inner.engine_hash,
         });
         inner.counters.compiles.inc();
-        compile::compile_on_pool(&inner.engine, &inner.linker, permit, bytes, keep).await
+        let result =
+            compile::compile_on_pool(&inner.engine, &inner.linker, permit, bytes, keep).await;
+        drop((turn, lane));
+        // A lane nobody queues on any more goes: the map holds one per
+        // tenant with a compile under way, not one per tenant ever seen.
+        inner
+            .tenant_compiles
+            .lock()
+            .retain(|_, lane| Arc::strong_count(lane) > 1);
+        result
     }
 
     /// The component's kept compiled code, loaded (on the blocking pool,
@@ -95,7 +143,7 @@ impl PluginHost {
         let hash = key.1.clone();
         let ready = tokio::task::spawn_blocking(move || {
             let component = artifacts.load(&inner.engine, &hash, inner.engine_hash)?;
-            compile::prepare(&inner.linker, &component).ok()
+            compile::prepare(&inner.engine, &inner.linker, &component).ok()
         })
         .await
         .ok()??;

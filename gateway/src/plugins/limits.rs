@@ -7,6 +7,7 @@
 
 use wasmtime::{ResourceLimiter, Trap};
 
+use super::denied::Denied;
 use super::{LogLine, PluginFailure, Verdict};
 
 /// Caps the linear memory of one call's store at `cap` bytes, summed over
@@ -141,6 +142,9 @@ pub fn classify(
     stopped: Option<PluginFailure>,
     memory_refused: bool,
 ) -> PluginFailure {
+    if let Some(Denied(import)) = error.downcast_ref::<Denied>() {
+        return PluginFailure::Denied(import.clone());
+    }
     let trap = error.downcast_ref::<Trap>();
     if let (Some(Trap::Interrupt), Some(stopped)) = (trap, stopped) {
         return stopped;
@@ -238,6 +242,11 @@ mod tests {
             panic!("expected a trap");
         };
         assert!(message.contains("unreachable"), "{message}");
+        let denied = wasmtime::Error::new(Denied("wasi:http/outgoing-handler#handle".into()));
+        assert_eq!(
+            classify(&denied, None, false),
+            PluginFailure::Denied("wasi:http/outgoing-handler#handle".into())
+        );
         let other = wasmtime::Error::msg("host failure");
         assert_eq!(
             classify(&other, None, false),

@@ -27,6 +27,7 @@ mod cache;
 mod call;
 mod compile;
 mod compiling;
+mod denied;
 mod engine;
 mod limits;
 
@@ -80,6 +81,31 @@ pub enum UploadError {
     TooSlowToCompile,
     #[error("invalid component: {0}")]
     Invalid(String),
+}
+
+/// An upload's compile: finished within the wait, or still running.
+pub enum Upload {
+    Ready {
+        sha256: String,
+    },
+    Compiling {
+        sha256: String,
+        compile: PendingCompile,
+    },
+}
+
+/// A compile that outlived its upload's wait; it runs on whether or not
+/// anyone waits for it.
+pub struct PendingCompile(compiling::Job);
+
+impl PendingCompile {
+    /// Waits for the compile's end.
+    pub async fn finish(self) -> Result<(), UploadError> {
+        match self.0.within(Duration::MAX).await {
+            Ok(result) => result.map(|_| ()),
+            Err(_) => Err(UploadError::TooSlowToCompile),
+        }
+    }
 }
 
 /// What a plugin is called with: the event and the endpoint it is for.
@@ -138,6 +164,9 @@ pub enum PluginFailure {
     PluginError { kind: String, message: String },
     #[error("the plugin cannot run: {0}")]
     Unavailable(String),
+    /// It called an import the host links only as a stub that denies.
+    #[error("the plugin used a capability it is not granted: {0}")]
+    Denied(String),
     /// Its code is still being compiled: the call is to be made again later.
     #[error("the plugin is not ready: {0}")]
     NotReady(String),
@@ -186,6 +215,9 @@ struct Inner {
     max_upload_bytes: usize,
     artifacts: Option<Arc<Artifacts>>,
     counters: HostCounters,
+    /// Each tenant's queue of compiles, while it has one under way.
+    tenant_compiles: Mutex<HashMap<String, Arc<Semaphore>>>,
+    tenant_compile_concurrency: usize,
     /// Compiles under way, by component.
     compiling: Mutex<HashMap<Key, watch::Receiver<Option<CompileResult>>>>,
     failed: Cache<Key, UploadError>,
@@ -232,6 +264,8 @@ impl PluginHost {
             max_upload_bytes: config.max_upload_bytes,
             artifacts: compiling::open_artifacts(config).map(Arc::new),
             counters: HostCounters::default(),
+            tenant_compiles: Mutex::default(),
+            tenant_compile_concurrency: limit(config.tenant_compile_concurrency),
             compiling: Mutex::default(),
             failed: Cache::new(FAILED_FOR),
             _ticker: ticker,
@@ -241,7 +275,7 @@ impl PluginHost {
         })
     }
 
-    /// The budget of a call when the tenant has no override.
+    /// What the host counts.
     pub fn counters(&self) -> &HostCounters {
         &self.inner.counters
     }
@@ -251,33 +285,59 @@ impl PluginHost {
         self.inner.artifacts.as_deref().map(Artifacts::dir)
     }
 
+    /// The budget of a call when the tenant has no override.
     pub fn default_budget(&self) -> Budget {
         self.inner.default_budget
     }
 
-    /// Whether the component with this sha256 is compiled and cached (an
-    /// `invoke` of it will not need its bytes).
     /// The bytes of compiled code the in-memory cache holds (at most
     /// `plugins.cache_bytes`, or one component alone when it is bigger).
     pub fn cached_code_bytes(&self) -> usize {
         self.lock_cache().weight()
     }
 
+    /// Whether the component with this sha256 is compiled and cached (an
+    /// `invoke` of it will not need its bytes).
     pub fn is_cached(&self, sha256: &str) -> bool {
         let key = self.key(sha256);
         self.lock_cache().contains(&key)
     }
 
-    /// Validates and compiles uploaded bytes and caches the result. Returns
-    /// the bytes' sha256 (lowercase hex), the plugin's content address.
-    pub async fn compile(&self, bytes: Arc<Vec<u8>>) -> Result<String, UploadError> {
+    /// Validates and compiles uploaded bytes for `tenant` and caches the
+    /// result, waiting for the compile at most `wait`: a compile still
+    /// running then goes on in the background ([`Upload::Compiling`]).
+    pub async fn upload(
+        &self,
+        tenant: &str,
+        bytes: Arc<Vec<u8>>,
+        wait: Duration,
+    ) -> Result<Upload, UploadError> {
         compile::check_header(&bytes, self.inner.max_upload_bytes)?;
         let sha256 = compile::sha256_hex(&bytes);
-        self.compiled(&sha256, bytes).await?;
-        Ok(sha256)
+        match self
+            .compile_or_join(tenant, &sha256, bytes)
+            .await
+            .within(wait)
+            .await
+        {
+            Ok(result) => result.map(|_| Upload::Ready { sha256 }),
+            Err(job) => Ok(Upload::Compiling {
+                sha256,
+                compile: PendingCompile(job),
+            }),
+        }
     }
 
-    /// Runs one call of the plugin `sha256` on `input` within `budget`.
+    /// [`PluginHost::upload`], waiting up to `plugins.compile_timeout`
+    /// (for a tenant of its own): the sha256 of a compiled component.
+    pub async fn compile(&self, bytes: Arc<Vec<u8>>) -> Result<String, UploadError> {
+        match self.upload("", bytes, self.inner.compile_timeout).await? {
+            Upload::Ready { sha256 } => Ok(sha256),
+            Upload::Compiling { .. } => Err(UploadError::TooSlowToCompile),
+        }
+    }
+
+    /// Runs one call of `tenant`'s plugin `sha256` on `input` within `budget`.
     ///
     /// `load` fetches the component's bytes; it is called only when the
     /// compiled plugin is not cached (after an eviction or a restart), and
@@ -287,6 +347,7 @@ impl PluginHost {
     /// [`PluginFailure::NotReady`] (it runs on, once, for every caller).
     pub async fn invoke<L, F, E>(
         &self,
+        tenant: &str,
         sha256: &str,
         load: L,
         input: &PluginInput,
@@ -300,7 +361,7 @@ impl PluginHost {
         let cached = self.lock_cache().get(&self.key(sha256));
         let pre = match cached {
             Some(pre) => pre,
-            None => match self.recompile(sha256, load).await {
+            None => match self.recompile(tenant, sha256, load).await {
                 Ok(pre) => pre,
                 Err(failure) => return Invocation::failed(failure),
             },
@@ -315,7 +376,12 @@ impl PluginHost {
         call::run(&inner.engine, &pre, input, budget, inner.caps, permit).await
     }
 
-    async fn recompile<L, F, E>(&self, sha256: &str, load: L) -> Result<Compiled, PluginFailure>
+    async fn recompile<L, F, E>(
+        &self,
+        tenant: &str,
+        sha256: &str,
+        load: L,
+    ) -> Result<Compiled, PluginFailure>
     where
         L: FnOnce() -> F,
         F: Future<Output = Result<Arc<Vec<u8>>, E>>,
@@ -333,12 +399,15 @@ impl PluginHost {
                 "the stored component does not hash to {sha256}"
             )));
         }
-        self.compiled(sha256, bytes).await.map_err(|e| match e {
-            UploadError::TooSlowToCompile => PluginFailure::NotReady(
+        let job = self.compile_or_join(tenant, sha256, bytes).await;
+        match job.within(self.inner.compile_timeout).await {
+            Ok(result) => {
+                result.map_err(|e| unavailable(format!("cannot recompile the component: {e}")))
+            }
+            Err(_) => Err(PluginFailure::NotReady(
                 "its code is still being compiled (past plugins.compile_timeout)".into(),
-            ),
-            e => unavailable(format!("cannot recompile the component: {e}")),
-        })
+            )),
+        }
     }
 
     fn key(&self, sha256: &str) -> Key {

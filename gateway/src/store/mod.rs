@@ -22,7 +22,7 @@ pub use event_types::{
     ContractSettings, EventTypeRecord, SchemaVersion, Transform, TypeContract, Unregistered,
 };
 pub use events::{AttemptRecord, StoredEvent, delivery_body};
-pub use plugins::{Plugin, PluginVersion, TenantLimits};
+pub use plugins::{CompileStatus, Plugin, PluginVersion, TenantLimits};
 pub use replays::{ReplayJob, ReplayState};
 pub use tenants::Tenant;
 

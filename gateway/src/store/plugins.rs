@@ -17,6 +17,36 @@ pub struct PluginVersion {
     pub sha256: String,
     pub size: usize,
     pub created_at: String,
+    /// Whether its code is compiled: only a `ready` version runs.
+    #[serde(default)]
+    pub status: CompileStatus,
+    /// Why its compile failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where a version's compile stands. Records from before uploads compiled
+/// in the background have none: they were compiled before being stored.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CompileStatus {
+    /// Compiled: endpoints and transforms may use it.
+    #[default]
+    Ready,
+    /// Still compiling, after the upload answered `202`.
+    Compiling,
+    /// The compile failed (`reason` says why); it never runs.
+    Failed,
+}
+
+impl CompileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompileStatus::Ready => "ready",
+            CompileStatus::Compiling => "compiling",
+            CompileStatus::Failed => "failed",
+        }
+    }
 }
 
 /// A plugin and its versions, oldest first.
@@ -27,11 +57,16 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    /// The version asked for, or the newest.
+    /// The version asked for, or the newest that is ready (a version still
+    /// compiling, or whose compile failed, is passed over until it is).
     pub fn version(&self, version: Option<u32>) -> Option<&PluginVersion> {
         match version {
             Some(v) => self.versions.iter().find(|p| p.version == v),
-            None => self.versions.last(),
+            None => self
+                .versions
+                .iter()
+                .rev()
+                .find(|p| p.status == CompileStatus::Ready),
         }
     }
 }
@@ -78,28 +113,55 @@ impl Store {
         Ok(Page { data, next_cursor })
     }
 
-    /// Stores the bytes (if new) and the plugin record with a new version.
-    pub async fn put_plugin(
+    /// Adds `version` (its number is assigned here, after the newest) to
+    /// the plugin `name`, creating the plugin if need be, and stores the
+    /// bytes. When the newest version has the same sha256 nothing changes:
+    /// `(false, that version)`.
+    pub async fn add_plugin_version(
         &self,
         tenant: &str,
-        plugin: &Plugin,
+        name: &str,
+        version: &PluginVersion,
         bytes: &[u8],
-    ) -> redis::RedisResult<()> {
-        let json = serde_json::to_string(plugin).expect("a plugin always serialises");
-        let sha256 = &plugin
-            .versions
-            .last()
-            .expect("a plugin has a version")
-            .sha256;
-        redis::pipe()
-            .atomic()
-            .set(keys::plugin_bytes(tenant, sha256), bytes)
-            .ignore()
-            .set(keys::plugin(tenant, &plugin.name), json)
-            .ignore()
-            .zadd(keys::plugins(tenant), &plugin.name, 0)
-            .ignore()
-            .query_async(&mut self.conn())
+    ) -> redis::RedisResult<(bool, PluginVersion)> {
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script =
+            SCRIPT.get_or_init(|| redis::Script::new(include_str!("scripts/plugin_append.lua")));
+        let json = serde_json::to_string(version).expect("a version always serialises");
+        let (added, stored): (bool, String) = script
+            .key(keys::plugin(tenant, name))
+            .key(keys::plugin_bytes(tenant, &version.sha256))
+            .key(keys::plugins(tenant))
+            .arg(name)
+            .arg(json)
+            .arg(bytes)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((added, super::decode(&keys::plugin(tenant, name), &stored)?))
+    }
+
+    /// Settles the status of the version `sha256` of plugin `name`, if it
+    /// is still compiling: `Err(reason)` marks it failed. Whether it changed.
+    pub async fn settle_plugin_compile(
+        &self,
+        tenant: &str,
+        name: &str,
+        sha256: &str,
+        result: Result<(), String>,
+    ) -> redis::RedisResult<bool> {
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script =
+            SCRIPT.get_or_init(|| redis::Script::new(include_str!("scripts/plugin_status.lua")));
+        let (status, reason) = match result {
+            Ok(()) => (CompileStatus::Ready, String::new()),
+            Err(reason) => (CompileStatus::Failed, reason),
+        };
+        script
+            .key(keys::plugin(tenant, name))
+            .arg(sha256)
+            .arg(status.as_str())
+            .arg(reason)
+            .invoke_async(&mut self.conn())
             .await
     }
 

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::load;
+use super::{check_reference, load};
 use crate::api::openapi::{BodyErrors, TenantErrors};
 use crate::api::{Json, TenantId, validate};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
@@ -132,15 +132,17 @@ pub async fn invoke(
     Json(input): Json<InvokeIn>,
 ) -> ApiResult<Response> {
     let plugin = load(&state, &tenant, &name).await?;
-    let version = plugin
-        .version(input.version)
-        .ok_or_else(|| ApiError::invalid("/version", "no such version of this plugin"))?
-        .clone();
     let mut errors = Vec::new();
+    let at = (input.version, "/version");
+    check_reference(&state, &tenant, (&name, "path:name"), at, &mut errors).await?;
     validate::event_type("/event/type", &input.event.event_type, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    let version = plugin
+        .version(input.version)
+        .ok_or_else(|| ApiError::invalid("/version", "no such version of this plugin"))?
+        .clone();
     let event = input.event;
     let call_input = PluginInput {
         event: PluginEvent {

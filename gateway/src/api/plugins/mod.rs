@@ -18,8 +18,9 @@ use super::openapi::{PageErrors, TenantErrors};
 use super::{PageQuery, Query, TenantId};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::FieldError;
+use crate::plugins::{Upload, UploadError};
 use crate::state::AppState;
-use crate::store::{Page, Plugin, PluginVersion};
+use crate::store::{CompileStatus, Page, Plugin, PluginVersion};
 
 /// Plugin names: 1 to 64 of `a-z 0-9 - _`, starting with a letter or digit.
 fn check_name(name: &str) -> ApiResult<()> {
@@ -47,13 +48,37 @@ pub async fn check_reference(
     (version, at_version): (Option<u32>, &str),
     errors: &mut Vec<FieldError>,
 ) -> ApiResult<()> {
-    match state.store.plugin(tenant, name).await? {
-        None => errors.push(FieldError::new(at_name, "no such plugin")),
-        Some(p) if p.version(version).is_none() => errors.push(FieldError::new(
-            at_version,
-            "no such version of this plugin",
+    let Some(plugin) = state.store.plugin(tenant, name).await? else {
+        errors.push(FieldError::new(at_name, "no such plugin"));
+        return Ok(());
+    };
+    let not_ready = |v: &PluginVersion| match v.status {
+        CompileStatus::Ready => None,
+        CompileStatus::Compiling => Some(format!(
+            "v{} is still compiling: GET /v1/plugins/{name} shows when it is ready",
+            v.version
         )),
-        Some(_) => {}
+        CompileStatus::Failed => Some(format!(
+            "v{} failed to compile: {}",
+            v.version,
+            v.reason.as_deref().unwrap_or("no reason was recorded")
+        )),
+    };
+    let problem = match (version, plugin.version(version)) {
+        (_, Some(v)) => not_ready(v),
+        (Some(_), None) => Some("no such version of this plugin".to_string()),
+        (None, None) => Some(format!(
+            "the plugin has no ready version yet ({})",
+            plugin
+                .versions
+                .iter()
+                .filter_map(not_ready)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    };
+    if let Some(problem) = problem {
+        errors.push(FieldError::new(at_version, problem));
     }
     Ok(())
 }
@@ -69,9 +94,14 @@ async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
 
 /// Upload a plugin
 ///
-/// The body is a WebAssembly component; it is validated and compiled before
-/// it is stored as the plugin's next version. The bytes of its latest
-/// version again answer that version.
+/// The body is a WebAssembly component. It is checked and compiled: when the
+/// compile ends within `plugins.upload_wait` the version is stored `ready`
+/// (201), or the upload is refused with the reason (422, nothing stored);
+/// when it takes longer the version is stored `compiling` (202) and the
+/// compile goes on, after which the version shows `ready`, or `failed` with
+/// its `reason`. Only a ready version runs: endpoints and transforms that
+/// name the plugin without a version use its newest ready one. The bytes of
+/// its latest version again answer that version (200).
 #[utoipa::path(
     put,
     path = "/v1/plugins/{name}",
@@ -84,7 +114,10 @@ async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
     responses(
         (status = OK, description = "The same bytes as the latest version: that version",
             body = VersionOut),
-        (status = CREATED, description = "Stored as a new version", body = VersionOut),
+        (status = CREATED, description = "Compiled and stored as a new version, `ready`",
+            body = VersionOut),
+        (status = ACCEPTED, description = "Stored as a new version, still `compiling`",
+            body = VersionOut),
         (status = BAD_REQUEST, description = "The upload could not be read", body = Problem,
             content_type = PROBLEM_JSON),
         (status = PAYLOAD_TOO_LARGE, description = "The upload is larger than \
@@ -108,34 +141,60 @@ pub async fn upload(
         _ => ApiError::BadRequest(format!("could not read the upload: {r}")),
     })?;
     let bytes = Arc::new(bytes.to_vec());
-    let sha256 = state
-        .chain
-        .host()
-        .compile(bytes.clone())
+    let host = state.chain.host();
+    let wait = state.config.plugins.upload_wait;
+    let invalid = |e: UploadError| ApiError::Invalid(vec![FieldError::new("body", e.to_string())]);
+    let upload = host
+        .upload(&tenant, bytes.clone(), wait)
         .await
-        .map_err(|e| ApiError::Invalid(vec![FieldError::new("body", e.to_string())]))?;
-    let mut plugin = state.store.plugin(&tenant, &name).await?.unwrap_or(Plugin {
-        name: name.clone(),
-        versions: vec![],
-    });
-    if let Some(latest) = plugin.versions.last()
-        && latest.sha256 == sha256
-    {
-        return Ok((StatusCode::OK, axum::Json(version_out(&name, latest))).into_response());
-    }
+        .map_err(invalid)?;
+    let (sha256, pending) = match upload {
+        Upload::Ready { sha256 } => (sha256, None),
+        Upload::Compiling { sha256, compile } => (sha256, Some(compile)),
+    };
     let version = PluginVersion {
-        version: plugin.versions.last().map_or(1, |v| v.version + 1),
-        sha256,
+        version: 0,
+        sha256: sha256.clone(),
         size: bytes.len(),
         created_at: crate::model::clock::now_rfc3339(),
+        status: match pending {
+            None => CompileStatus::Ready,
+            Some(_) => CompileStatus::Compiling,
+        },
+        reason: None,
     };
-    plugin.versions.push(version.clone());
-    state.store.put_plugin(&tenant, &plugin, &bytes).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(version_out(&name, &version)),
-    )
-        .into_response())
+    let (added, mut version) = state
+        .store
+        .add_plugin_version(&tenant, &name, &version, &bytes)
+        .await?;
+    // The same bytes again, now compiled, settle a version whose compile
+    // was left unsettled (its gateway stopped before it ended).
+    if !added && pending.is_none() && version.status == CompileStatus::Compiling {
+        state
+            .store
+            .settle_plugin_compile(&tenant, &name, &sha256, Ok(()))
+            .await?;
+        version.status = CompileStatus::Ready;
+    }
+    if let (true, Some(compile)) = (added, pending) {
+        let (store, tenant) = (state.store.clone(), tenant.clone());
+        let name = name.clone();
+        tokio::spawn(async move {
+            let result = compile.finish().await.map_err(|e| e.to_string());
+            if let Err(e) = store
+                .settle_plugin_compile(&tenant, &name, &sha256, result)
+                .await
+            {
+                tracing::error!(%tenant, plugin = %name, error = %e, "cannot record how a plugin's compile ended");
+            }
+        });
+    }
+    let status = match (added, version.status) {
+        (false, _) => StatusCode::OK,
+        (true, CompileStatus::Compiling) => StatusCode::ACCEPTED,
+        (true, _) => StatusCode::CREATED,
+    };
+    Ok((status, axum::Json(version_out(&name, &version))).into_response())
 }
 
 /// One version of a plugin, with the plugin's name.
