@@ -24,9 +24,11 @@ use crate::config::PluginConfig;
 const TICK: Duration = Duration::from_millis(1);
 
 /// Core module instances one component may hold: a Rust `wasm32-wasip2`
-/// guest has three (its code and two small adapter shims); the rest is room
-/// for components built by other toolchains.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// guest has three (its code and two small adapter shims), a JavaScript one
+/// (componentize-js 0.23) 5, a Python one (componentize-py 0.25, which
+/// links libc and libpython as modules of their own) 14; the rest is room
+/// for other toolchains.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 24;
 /// Linear memories one component may define.
 const MEMORIES_PER_COMPONENT: u32 = 2;
 /// Tables one component may define.
@@ -73,6 +75,10 @@ pub fn build(config: &PluginConfig) -> anyhow::Result<Engine> {
         .memory_reservation(slot_bytes)
         .memory_reservation_for_growth(0)
         .epoch_interruption(true)
+        // One thread per compile: two big uploads compiling leave the
+        // gateway its cores, and a small upload beside a big one gets a
+        // core of its own instead of a share of every core.
+        .parallel_compilation(false)
         // Traps are reported by kind; a guest backtrace would only cost time.
         .wasm_backtrace_max_frames(None);
     Engine::new(&wasm).map_err(|e| anyhow::anyhow!("cannot create the plugin engine: {e:#}"))
