@@ -97,6 +97,14 @@ class ScannerTest(unittest.TestCase):
         self.assertEqual(emails("<.dot@example.com>"), ["dot@example.com"])
         self.assertEqual(emails("ünïcødé ada@example.com ✓"), ["ada@example.com"])
 
+    def test_a_local_part_does_not_reach_back_into_the_address_before_it(self) -> None:
+        self.assertEqual(emails("a@b.com+c@d.org"), ["a@b.com", "+c@d.org"])
+        self.assertEqual(emails("a@b.com_x@c.com"), ["a@b.com", "_x@c.com"])
+        self.assertEqual(emails("a@b.co@c.com"), ["a@b.co"])
+        self.assertEqual(
+            redact("a@b.com+c@d.org"), ("[redacted email][redacted email]", 2)
+        )
+
     def test_ignores_things_that_are_not_email_addresses(self) -> None:
         for text in [
             "@example.com",

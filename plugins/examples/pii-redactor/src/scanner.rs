@@ -32,7 +32,7 @@ pub fn redact(text: &str) -> (String, usize) {
 /// The byte ranges of email addresses in `text`, in order.
 pub fn find_emails(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
-    let mut found = Vec::new();
+    let mut found: Vec<Range<usize>> = Vec::new();
     let mut from = 0;
     while let Some(at) = bytes[from..]
         .iter()
@@ -40,8 +40,10 @@ pub fn find_emails(text: &str) -> Vec<Range<usize>> {
         .map(|i| from + i)
     {
         from = at + 1;
+        // A local part starts after the address before it, never inside it.
+        let floor = found.last().map_or(0, |f| f.end);
         let mut start = at;
-        while start > 0 && is_local(bytes[start - 1]) {
+        while start > floor && is_local(bytes[start - 1]) {
             start -= 1;
         }
         while start < at && bytes[start] == b'.' {
@@ -200,6 +202,17 @@ mod tests {
         );
         assert_eq!(emails("<.dot@example.com>"), ["dot@example.com"]);
         assert_eq!(emails("ünïcødé ada@example.com ✓"), ["ada@example.com"]);
+    }
+
+    #[test]
+    fn a_local_part_does_not_reach_back_into_the_address_before_it() {
+        assert_eq!(emails("a@b.com+c@d.org"), ["a@b.com", "+c@d.org"]);
+        assert_eq!(emails("a@b.com_x@c.com"), ["a@b.com", "_x@c.com"]);
+        assert_eq!(emails("a@b.co@c.com"), ["a@b.co"]);
+        assert_eq!(
+            redact("a@b.com+c@d.org"),
+            ("[redacted email][redacted email]".to_owned(), 2)
+        );
     }
 
     #[test]
