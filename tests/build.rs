@@ -80,6 +80,8 @@ fn main() {
         plugins.join("Cargo.toml"),
         plugins.join("Cargo.lock"),
         plugins.join("sdk"),
+        plugins.join("sdk-js"),
+        plugins.join("sdk-python"),
         plugins.join("examples"),
         plugins.join("hostile"),
         plugins.join("toolchains"),

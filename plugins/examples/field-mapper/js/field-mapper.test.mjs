@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { handle } from './lib.js';
 import { readMove, readPointer, readSets, rewrite } from './mapping.js';
 import { Pointer } from './pointer.js';
-import { invalidConfig, invalidEvent, JsonError, parse, read, readStruct, stringify } from './sdk.js';
+import { invalidConfig, invalidEvent, JsonError, parse, read, readStruct, stringify } from '../../../sdk-js/sdk.js';
 
 // pointer.js
 

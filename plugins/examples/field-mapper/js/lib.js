@@ -6,7 +6,7 @@
  * versions; `mapping.js` rewrites the data, `pointer.js` walks it.
  */
 import { readMove, readPointer, readSets, rewrite } from './mapping.js';
-import { deliver, invalidConfig, invalidEvent, parseConfig, read, readStruct } from './sdk.js';
+import { deliver, invalidConfig, invalidEvent, parseConfig, read, readStruct } from '../../../sdk-js/sdk.js';
 
 /**
  * The plugin's config, every key optional: `event_type` and `from_version`

@@ -4,7 +4,7 @@
  * previous one left it.
  */
 import { Pointer } from './pointer.js';
-import { invalidEvent, JsonError, read, readStruct } from './sdk.js';
+import { invalidEvent, JsonError, read, readStruct } from '../../../sdk-js/sdk.js';
 
 /** Reads a pointer, as serde reads the Rust example's `Pointer` (from a string). */
 export const readPointer = (value) => Pointer.parse(read.string(value));

@@ -9,7 +9,7 @@
  * nothing. The root pointer `""` is refused, since every mapping step moves,
  * removes or sets a member.
  */
-import { child, debug, JsonError } from './sdk.js';
+import { child, debug, JsonError } from '../../../sdk-js/sdk.js';
 
 /** A parsed pointer with at least one reference token, e.g. `/total/minor_units`. */
 export class Pointer {

@@ -1,65 +1,7 @@
-"""The component's entry (componentize-py builds the module `app`): turns
-the WIT records into `gateway_sdk` types, runs `field_mapper.handle`, and
-turns its verdict back, as the Rust SDK's glue does. The same in every
-Python example plugin but for the plugin module it imports.
-"""
+"""The component's entry (componentize-py builds the module `app`): the
+shared WIT glue (`plugins/sdk-python/gateway_glue.py`) around `field_mapper`."""
 
-from componentize_py_types import Err
-import wit_world
-from wit_world.imports import log, types
+import gateway_glue
+import field_mapper
 
-import gateway_sdk
-import field_mapper as plugin
-
-_LEVELS = {
-    "debug": log.Level.DEBUG,
-    "info": log.Level.INFO,
-    "warn": log.Level.WARN,
-    "error": log.Level.ERROR,
-}
-_ERRORS = {
-    "invalid-config": types.Error_InvalidConfig,
-    "invalid-event": types.Error_InvalidEvent,
-    "failed": types.Error_Failed,
-}
-
-gateway_sdk.set_log_sink(lambda level, message: log.write(_LEVELS[level], message))
-
-
-class WitWorld(wit_world.WitWorld):
-    """The export componentize-py looks for: `app.WitWorld`."""
-
-    def handle(self, event: types.Event, target: types.Target) -> types.Verdict:
-        try:
-            # Data first, then config, as in the Rust SDK: a call with both
-            # bad reports the data.
-            verdict = plugin.handle(
-                gateway_sdk.Event(
-                    id=event.id,
-                    event_type=event.event_type,
-                    schema_version=event.schema_version,
-                    timestamp=event.timestamp,
-                    data=gateway_sdk.decode_data(event.data),
-                    metadata=list(event.metadata),
-                ),
-                gateway_sdk.Target(
-                    endpoint_id=target.endpoint_id,
-                    schema_version=target.schema_version,
-                    config=gateway_sdk.decode_config(target.config),
-                ),
-            )
-            if isinstance(verdict, gateway_sdk.Drop):
-                return types.Verdict_Drop(verdict.reason)
-            out = verdict.event
-            return types.Verdict_Deliver(
-                types.Event(
-                    id=out.id,
-                    event_type=out.event_type,
-                    schema_version=out.schema_version,
-                    timestamp=out.timestamp,
-                    data=gateway_sdk.encode_data(out.data),
-                    metadata=list(out.metadata),
-                )
-            )
-        except gateway_sdk.PluginError as error:
-            raise Err(_ERRORS[error.kind](error.message)) from None
+WitWorld = gateway_glue.entry(field_mapper)

@@ -7,7 +7,7 @@
  * a JSON pointer into the data. Tests on a missing value fail, except `ne`
  * (nothing differs from everything) and `exists` with `"value": false`.
  */
-import { pointer, stringify } from './sdk.js';
+import { pointer, stringify } from '../../../sdk-js/sdk.js';
 
 /** The longest rendering of a found value in a drop reason, in characters. */
 const MAX_FOUND_CHARS = 64;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { check } from './condition.js';
 import { handle } from './lib.js';
 import { parseCondition } from './parse.js';
-import { drop, parse, stringify } from './sdk.js';
+import { drop, parse, stringify } from '../../../sdk-js/sdk.js';
 
 /** A test condition `pointer op value`, the value given as JSON text. */
 const condition = (pointer, op, value) =>

@@ -5,7 +5,7 @@
  */
 import { check } from './condition.js';
 import { parseCondition } from './parse.js';
-import { deliver, drop } from './sdk.js';
+import { deliver, drop } from '../../../sdk-js/sdk.js';
 
 /**
  * The plugin: one config-driven condition over the event's data. `event`

@@ -3,7 +3,7 @@
  * say where in the config the problem is (`config at /all/1: ...`).
  */
 import { OPS } from './condition.js';
-import { debug, invalidConfig, stringify } from './sdk.js';
+import { debug, invalidConfig, stringify } from '../../../sdk-js/sdk.js';
 
 const ORDERING_OPS = ['gt', 'gte', 'lt', 'lte'];
 

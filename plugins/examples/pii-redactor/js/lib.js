@@ -4,7 +4,7 @@
  * data, at any depth. The text scanning lives in `scanner.js`.
  */
 import { redact } from './scanner.js';
-import { child, debug, deliver, invalidConfig, parseConfig, pointerTokens, read, readStruct } from './sdk.js';
+import { child, debug, deliver, invalidConfig, parseConfig, pointerTokens, read, readStruct } from '../../../sdk-js/sdk.js';
 
 /** What a field named in the config is replaced with. */
 const REDACTED_FIELD = '[redacted]';

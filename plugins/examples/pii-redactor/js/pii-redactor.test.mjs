@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import { handle } from './lib.js';
 import { findCards, findEmails, luhn, redact } from './scanner.js';
-import { parse, stringify } from './sdk.js';
+import { parse, stringify } from '../../../sdk-js/sdk.js';
 
 const emails = (text) => findEmails(text).map(([start, end]) => text.slice(start, end));
 const cards = (text) => findCards(text).map(([start, end]) => text.slice(start, end));

@@ -3,7 +3,7 @@
  * version 2 (see the README for both shapes). The mapping itself lives in
  * `upgrade.js` as plain functions; this file checks versions and config.
  */
-import { deliver, invalidConfig, invalidEvent, parseConfig, parseData, read, readStruct } from './sdk.js';
+import { deliver, invalidConfig, invalidEvent, parseConfig, parseData, read, readStruct } from '../../../sdk-js/sdk.js';
 import { readOrderV1, toV2 } from './upgrade.js';
 
 /** The event type this plugin upgrades. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { handle } from './lib.js';
-import { parse, parseData, stringify } from './sdk.js';
+import { parse, parseData, stringify } from '../../../sdk-js/sdk.js';
 import { readOrderV1, splitName, toV2 } from './upgrade.js';
 
 /** v1 JSON text through the mapping, as v2 JSON text. */

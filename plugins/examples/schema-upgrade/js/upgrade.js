@@ -7,7 +7,7 @@
  * "email"?: "..."}, "amount": {"value": 1250, "currency": "EUR"}}`; every
  * other field passes through unchanged, first and in order.
  */
-import { invalidEvent, read, readStruct } from './sdk.js';
+import { invalidEvent, read, readStruct } from '../../../sdk-js/sdk.js';
 
 /** Fields that v2 introduces; a v1 event must not have them. */
 const V2_FIELDS = ['customer', 'amount'];

@@ -30,7 +30,9 @@ impl Plugin for SocketUser {
         stream
             .write_all(data.as_bytes())
             .map_err(|e| Error::failed(format!("write: {e}")))?;
-        event.metadata.push(("connected".to_owned(), "yes".to_owned()));
+        event
+            .metadata
+            .push(("connected".to_owned(), "yes".to_owned()));
         Ok(Verdict::deliver(event))
     }
 }

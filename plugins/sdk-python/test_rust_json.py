@@ -1,7 +1,6 @@
 """Unit tests of `rust_json`, the JSON codec shared by the Python example
 plugins: every expected string here is what serde_json 1.0 (with
-`preserve_order`) gives for the same input. The same in every Python example
-plugin."""
+`preserve_order`) gives for the same input."""
 
 import unittest
 

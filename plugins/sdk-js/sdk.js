@@ -21,7 +21,7 @@
  * does (`1.0`, `1e+16`, `1.5e-7`). The helpers at the end word errors as
  * serde's derived `Deserialize` does, for configs read like Rust structs.
  *
- * This file is the same in every JavaScript example; keep the copies equal.
+ * Every JavaScript example imports it from here (`plugins/sdk-js`).
  */
 
 // ---------------------------------------------------------------- verdicts and errors

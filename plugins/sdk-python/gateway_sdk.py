@@ -4,11 +4,13 @@ the verdicts and errors it answers with; logging; and the decoding and
 encoding the SDK's WIT glue does around a plugin's `handle`.
 
 A plugin module defines `handle(event: Event, target: Target) -> Verdict`
-(raising a `PluginError` when it cannot decide); `app.py` connects it to the
-WIT world. Nothing here imports the WIT bindings, so plugins and their unit
-tests run under plain CPython too (log lines then go to stderr).
+(raising a `PluginError` when it cannot decide); `gateway_glue.entry`
+connects it to the WIT world. Nothing here imports the WIT bindings, so
+plugins and their unit tests run under plain CPython too (log lines then go
+to stderr).
 
-This file is the same in every Python example plugin.
+Every Python example plugin builds with this folder (`plugins/sdk-python`)
+on its path.
 """
 
 from __future__ import annotations

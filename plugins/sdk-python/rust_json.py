@@ -28,8 +28,6 @@ exact, slower port of serde_json's parser, which also writes the error
 messages. Neither recurses deeper than 127 levels: in WebAssembly, CPython's
 C recursion exhausts the call stack (a trap) somewhere below 1000 levels,
 before its own recursion check would stop it.
-
-This file is the same in every Python example plugin.
 """
 
 from __future__ import annotations
