@@ -46,7 +46,8 @@ async fn install_examples(api: &Api, tenant: &Tenant) {
             uploads.push(tokio::spawn(async move {
                 let name = format!("{example}-{language}");
                 // Twelve components on two compile lanes.
-                api.install_and_wait(&tenant, &name, &bytes, 3 * COMPILE).await
+                api.install_and_wait(&tenant, &name, &bytes, 3 * COMPILE)
+                    .await
             }));
         }
     }
