@@ -495,4 +495,4 @@ async fn memory_stays_bounded_after_big_plugins() {
 
 /// The bound the README states for a gateway that compiled and ran the
 /// JavaScript and Python examples.
-const MEMORY_BOUND: u64 = 512 << 20;
+const MEMORY_BOUND: u64 = 768 << 20;
