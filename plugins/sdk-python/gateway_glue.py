@@ -48,14 +48,7 @@ def _handle(plugin: ModuleType, event: types.Event, target: types.Target) -> typ
         # Data first, then config, as in the Rust SDK: a call with both
         # bad reports the data.
         verdict = plugin.handle(
-            gateway_sdk.Event(
-                id=event.id,
-                event_type=event.event_type,
-                schema_version=event.schema_version,
-                timestamp=event.timestamp,
-                data=gateway_sdk.decode_data(event.data),
-                metadata=list(event.metadata),
-            ),
+            _event(gateway_sdk.Event, event, gateway_sdk.decode_data(event.data)),
             gateway_sdk.Target(
                 endpoint_id=target.endpoint_id,
                 schema_version=target.schema_version,
@@ -65,15 +58,18 @@ def _handle(plugin: ModuleType, event: types.Event, target: types.Target) -> typ
         if isinstance(verdict, gateway_sdk.Drop):
             return types.Verdict_Drop(verdict.reason)
         out = verdict.event
-        return types.Verdict_Deliver(
-            types.Event(
-                id=out.id,
-                event_type=out.event_type,
-                schema_version=out.schema_version,
-                timestamp=out.timestamp,
-                data=gateway_sdk.encode_data(out.data),
-                metadata=list(out.metadata),
-            )
-        )
+        return types.Verdict_Deliver(_event(types.Event, out, gateway_sdk.encode_data(out.data)))
     except gateway_sdk.PluginError as error:
         raise Err(_ERRORS[error.kind](error.message)) from None
+
+
+def _event(make: type, event: object, data: object) -> object:
+    """`make` (the WIT or the SDK event) of `event`'s fields, with `data`."""
+    return make(
+        id=event.id,
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        timestamp=event.timestamp,
+        data=data,
+        metadata=list(event.metadata),
+    )
