@@ -136,6 +136,10 @@ pub async fn run(
         chain.clone(),
         metrics.clone(),
     );
+    tokio::spawn({
+        let chain = chain.clone();
+        async move { chain.settle_unsettled().await }
+    });
     let fanout_stage = Arc::new(fanout.clone());
     let deliverer_stage = Arc::new(deliverer.clone());
 

@@ -305,6 +305,49 @@ async fn a_restart_loads_a_javascript_plugin_without_compiling() {
     assert_eq!(letters["data"], json!([]));
 }
 
+/// A gateway SIGKILLed while a JavaScript upload is still compiling (the
+/// upload answered 202) compiles that version again when it starts: the
+/// version becomes ready without being uploaded again, with one compile,
+/// and an endpoint can then use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compile_cut_short_by_a_crash_is_finished_after_the_restart() {
+    let redis = Redis::ephemeral();
+    let mut gateway = Gateway::spawn(&redis);
+    let api = gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let js = component("js", "schema-upgrade");
+    let (status, version) = api.upload_plugin(&tenant, "upgrade", &js).await;
+    assert_eq!(status, 202, "{version}");
+    assert_eq!(version["status"], "compiling");
+
+    gateway.restart();
+    let api = gateway.api();
+    let (_, plugin) = api.get("/v1/plugins/upgrade", &tenant.key).await;
+    assert_eq!(plugin["versions"][0]["status"], "compiling", "{plugin}");
+    wait_until("the version left compiling is ready", COMPILE, || async {
+        let (_, plugin) = api.get("/v1/plugins/upgrade", &tenant.key).await;
+        let stored = &plugin["versions"][0];
+        assert_ne!(stored["status"], "failed", "{stored}");
+        (stored["status"] == "ready").then_some(())
+    })
+    .await;
+    assert_eq!(api.metric("gateway_plugin_compiles_total").await as u64, 1);
+
+    let receiver = Receiver::start().await;
+    api.create_endpoint(
+        &tenant,
+        json!({"url": receiver.url("/"), "plugins": [{"name": "upgrade"}]}),
+    )
+    .await;
+    api.post_event(
+        &tenant,
+        json!({"type": "order.created", "data": order(1, 100)}),
+    )
+    .await;
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(got[0].json()["data"]["customer"]["first_name"], "Grace");
+}
+
 /// `bytes` made a different component (another sha256) by a custom section
 /// at its end, named `n`.
 fn variant(bytes: &[u8], n: u8) -> Vec<u8> {

@@ -9,6 +9,7 @@
 //! by nothing else.
 
 mod call;
+pub mod settle;
 mod upgrade;
 
 pub use call::invoke;
@@ -129,6 +130,18 @@ impl Chain {
 
     pub fn host(&self) -> &PluginHost {
         &self.host
+    }
+
+    /// Compiles and settles the plugin versions a stopped gateway left
+    /// `compiling` ([`settle::unsettled`]); a Redis error is logged.
+    pub async fn settle_unsettled(&self) {
+        match settle::unsettled(&self.host, &self.store).await {
+            Ok(0) => {}
+            Ok(settled) => tracing::info!(settled, "plugin versions left compiling are settled"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for plugin versions left compiling")
+            }
+        }
     }
 
     /// Whether `endpoint` needs the event's body: it runs plugins, or it

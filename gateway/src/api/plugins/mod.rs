@@ -168,7 +168,8 @@ pub async fn upload(
         .add_plugin_version(&tenant, &name, &version, &bytes)
         .await?;
     // The same bytes again, now compiled, settle a version whose compile
-    // was left unsettled (its gateway stopped before it ended).
+    // was left unsettled (its gateway stopped before it ended, and the
+    // start-up sweep has not reached it yet).
     if !added && pending.is_none() && version.status == CompileStatus::Compiling {
         state
             .store
@@ -177,16 +178,9 @@ pub async fn upload(
         version.status = CompileStatus::Ready;
     }
     if let (true, Some(compile)) = (added, pending) {
-        let (store, tenant) = (state.store.clone(), tenant.clone());
-        let name = name.clone();
+        let (store, tenant, name) = (state.store.clone(), tenant.clone(), name.clone());
         tokio::spawn(async move {
-            let result = compile.finish().await.map_err(|e| e.to_string());
-            if let Err(e) = store
-                .settle_plugin_compile(&tenant, &name, &sha256, result)
-                .await
-            {
-                tracing::error!(%tenant, plugin = %name, error = %e, "cannot record how a plugin's compile ended");
-            }
+            crate::chain::settle::follow(&store, (&tenant, &name, &sha256), compile).await;
         });
     }
     let status = match (added, version.status) {
