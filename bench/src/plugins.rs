@@ -5,6 +5,9 @@
 //! - Phase 6 calls the component through [`PluginHost::invoke`] directly, a
 //!   fresh instance per call, one call at a time on one task (one core),
 //!   with a ~1 KiB `order.created` v1 event.
+//! - Phases 6e and 6f start a host holding 20 plugins (20 variants of the
+//!   component) and time until each has answered its first call, all 20
+//!   asked for at once: compiling them all, then loading their kept code.
 //! - Phases 6c and 6d call the same transform built in JavaScript and in
 //!   Python (`plugins/toolchains/build`) the same way.
 //! - Phases 6a and 6b time the first call of a new host (a restarted
@@ -55,6 +58,10 @@ const WARMUP_CALLS: usize = 300;
 pub const CALLS: usize = 3_000;
 /// New hosts started in phases 6a and 6b.
 const STARTS: usize = 10;
+/// Plugins held by the host phases 6e and 6f start.
+const HELD: u8 = 20;
+/// New hosts started in phases 6e and 6f.
+const HELD_STARTS: usize = 3;
 /// The plugin's name in the tenant's registry.
 const PLUGIN_NAME: &str = "upgrade";
 /// The currency `schema_upgrade` gives orders without one (its default config).
@@ -165,6 +172,7 @@ impl Bench {
             plugin_p50.is_some_and(|p| p < TARGET_PLUGIN_P50),
         );
         self.plugin_start(&component, &input).await?;
+        self.held_start(&component, &input).await?;
         self.plugin_languages(&host, &input, &by_native, plugin_p50, native_p50)
             .await
     }
@@ -321,6 +329,74 @@ impl Bench {
         Ok(())
     }
 
+    /// Phases 6e and 6f: a new host (a restarted gateway) holding [`HELD`]
+    /// plugins, all asked for at once, until each has answered one call:
+    /// compiling every one (on the host's compile slots), then loading the
+    /// code the first start kept; [`HELD_STARTS`] starts each.
+    async fn held_start(
+        &mut self,
+        component: &Arc<Vec<u8>>,
+        input: &PluginInput,
+    ) -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("bench-held-{}", std::process::id()));
+        let mut config = Config::load(None, Vec::new())?.plugins;
+        config.keep_artifacts = true;
+        config.artifacts_dir = dir.to_string_lossy().into_owned();
+        let held: Vec<Arc<Vec<u8>>> = (0..HELD).map(|n| Arc::new(variant(component, n))).collect();
+        let mut p50s = Vec::new();
+        for (label, kept) in [
+            ("6e start holding 20 plugins, compiling", false),
+            ("6f start holding 20 plugins, kept code", true),
+        ] {
+            let meter = Meter::start(&mut self.conn).await?;
+            let mut latencies = Latencies::default();
+            for _ in 0..HELD_STARTS {
+                if !kept {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                let at = Instant::now();
+                let host = PluginHost::new(&config)?;
+                let calls = held.iter().map(|bytes| {
+                    let (host, bytes, input) = (host.clone(), bytes.clone(), input.clone());
+                    tokio::spawn(async move {
+                        let sha256 = gateway::model::sha256_hex(&bytes);
+                        let budget = host.default_budget();
+                        let answer = host
+                            .invoke("t", &sha256, load(&bytes), &input, budget)
+                            .await;
+                        delivered(answer.result)
+                    })
+                });
+                for call in calls.collect::<Vec<_>>() {
+                    call.await??;
+                }
+                latencies.record(at.elapsed());
+                let loaded = host.counters().artifacts_loaded.get();
+                let expected = if kept { u64::from(HELD) } else { 0 };
+                if loaded != expected {
+                    bail!("{label}: {loaded} plugins loaded from kept code, not {expected}");
+                }
+            }
+            p50s.push(latencies.quantile(0.50).map_or(0.0, |d| d.as_secs_f64()));
+            self.report.row(Row {
+                label: label.into(),
+                rate: format!("{HELD} plugins"),
+                p50: micros(latencies.quantile(0.50)),
+                p99: micros(latencies.quantile(0.99)),
+                usage: meter.stop(&mut self.conn).await?,
+                events: u64::from(HELD) * HELD_STARTS as u64,
+                note: format!("{HELD_STARTS} new PluginHosts, each {HELD} first calls at once"),
+            });
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        self.report.ratio(
+            "start holding 20 plugins, compiling / kept code (p50)",
+            p50s[0],
+            p50s[1],
+        );
+        Ok(())
+    }
+
     /// Phases 8 and 9: saturated end to end without, then with, a chain of
     /// one `schema_upgrade` transform; the chain's cost in delivered events/s.
     pub async fn plugin_chain(
@@ -381,6 +457,17 @@ impl Bench {
         );
         Ok(())
     }
+}
+
+/// `bytes` made another component (another sha256, the same code) by a
+/// custom section named `variant` holding `n`, at its end.
+fn variant(bytes: &[u8], n: u8) -> Vec<u8> {
+    let name = b"variant";
+    let mut out = bytes.to_vec();
+    out.extend([0, 1 + name.len() as u8 + 1, name.len() as u8]);
+    out.extend(name);
+    out.push(n);
+    out
 }
 
 /// The plugin's load callback: the bytes are at hand (only called when the
