@@ -9,9 +9,11 @@
 //! | `gw:{pN}:delivery` | stream | one task per (event, endpoint) attempt; group `delivery` |
 //! | `gw:{pN}:quarantine` | stream | entries of partition N's ingest or delivery stream that did not decode, moved here raw (`stream`, `id`, `j`, `b`, `error`) by `quarantine.lua`; the newest 10,000 kept |
 //! | `gw:{pN}:retry` | sorted set | tasks waiting for their next attempt, scored by due time (ms) |
+//! | `gw:{pN}:parked:<tenant>:<endpoint>` | sorted set | tasks of partition N held for an endpoint that has not passed its handshake, scored by the order they were parked in (ms); `settle.lua` parks, `release.lua` moves them back to the delivery stream |
+//! | `gw:{pN}:parked` | set | the `<tenant>\0<endpoint>`s with tasks parked in partition N |
 //! | `gw:{pN}:evt:<tenant>:<event>` | hash | the stored event (`body`, `type`, ...) and `s:<endpoint>` status fields; written at ingest for an event with a dedup key, else by fan-out when an endpoint subscribes to it |
 //! | `gw:{pN}:idem:<tenant>:<sha256(key)>` | string | event id answered for an idempotency key |
-//! | `gw:{pN}:backlog:<tenant>` | string | the tenant's unfinished delivery tasks in partition N (delivery stream + retry set): `fanout.lua` and `Queue::enqueue` add, `settle.lua` subtracts; absent = 0 |
+//! | `gw:{pN}:backlog:<tenant>` | string | the tenant's unfinished delivery tasks in partition N (delivery stream + retry set + park sets): `fanout.lua` and `Queue::enqueue` add, `settle.lua` subtracts; absent = 0 |
 //! | `gw:{t.<tenant>}:tenant` | string | the tenant record (JSON) |
 //! | `gw:{t.<tenant>}:eps` | sorted set | the tenant's endpoint ids (score 0, listed by lex order) |
 //! | `gw:{t.<tenant>}:epver` | string | bumped on every endpoint change (fan-out cache check) |
@@ -33,6 +35,7 @@
 //! | `gw:{t.<tenant>}:etype:<type>:transforms` | hash | `<from>><to>` → version transform (JSON) |
 //! | `gw:{t.<tenant>}:contracts` | string | bumped on every change to event types, versions, transforms or settings (cache check) |
 //! | `gw:{t.<tenant>}:settings` | string | the tenant's contract settings (JSON) |
+//! | `gw:verify:due` | sorted set | `<tenant>\0<endpoint>`s by when their next handshake is due (ms); a gateway that takes one pushes it a lease ahead first |
 //! | `gw:tenants` | sorted set | every tenant id (score 0, listed by lex order) |
 //! | `gw:apikey:<sha256(key)>` | string | the tenant id owning an API key |
 //!
@@ -102,6 +105,25 @@ pub fn quarantine(p: u16) -> String {
 pub fn retry_set(p: u16) -> String {
     format!("gw:{{p{p}}}:retry")
 }
+
+/// Tasks parked for one endpoint until it passes its handshake, by the
+/// order they were parked in.
+pub fn parked(p: u16, tenant: &str, endpoint: &str) -> String {
+    format!("gw:{{p{p}}}:parked:{tenant}:{endpoint}")
+}
+
+/// The endpoints with tasks parked in partition `p`, as [`parked_member`]s.
+pub fn parked_index(p: u16) -> String {
+    format!("gw:{{p{p}}}:parked")
+}
+
+/// How [`parked_index`] names an endpoint.
+pub fn parked_member(tenant: &str, endpoint: &str) -> String {
+    format!("{tenant}\0{endpoint}")
+}
+
+/// Endpoints by when their next handshake is due (ms), as [`parked_member`]s.
+pub const VERIFY_DUE: &str = "gw:verify:due";
 
 pub fn event(p: u16, tenant: &str, event: &str) -> String {
     format!("gw:{{p{p}}}:evt:{tenant}:{event}")

@@ -60,6 +60,10 @@ pub struct Metrics {
     pub endpoints_disabled_gone: Counter,
     pub retries_scheduled: Counter,
     pub deliveries_held_back: Counter,
+    pub deliveries_parked: Counter,
+    pub deliveries_released: Counter,
+    pub verifications_passed: Counter,
+    pub verifications_failed: Counter,
     pub retries_moved: Counter,
     pub tasks_reclaimed: Counter,
     pub redis_data_loss: Counter,
@@ -73,7 +77,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 19] = [
+        let counters: [(&str, &str, &Counter); 23] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -138,6 +142,26 @@ impl Metrics {
                 "gateway_deliveries_held_back_total",
                 "Tasks rescheduled by endpoint flow control (rate, in-flight cap, circuit), not as attempts.",
                 &self.deliveries_held_back,
+            ),
+            (
+                "gateway_deliveries_parked_total",
+                "Tasks parked because their endpoint has not passed its handshake, not as attempts.",
+                &self.deliveries_parked,
+            ),
+            (
+                "gateway_deliveries_released_total",
+                "Parked tasks moved back into a delivery stream once their endpoint could take them.",
+                &self.deliveries_released,
+            ),
+            (
+                "gateway_verifications_passed_total",
+                "Endpoint ownership handshakes answered right.",
+                &self.verifications_passed,
+            ),
+            (
+                "gateway_verifications_failed_total",
+                "Endpoint ownership handshakes not answered right.",
+                &self.verifications_failed,
             ),
             (
                 "gateway_retries_moved_total",

@@ -4,10 +4,12 @@
 //! Shared by every instance through Redis (`scripts/gate.lua`,
 //! `scripts/settle.lua`, keys in [`crate::keys`]):
 //! - the endpoint's **rate** (its `rate_per_second`, else its tenant's
-//!   `endpoint_per_second`, else unlimited) as GCRA on Redis's clock. A task
+//!   `endpoint_per_second`, else unlimited; never above the
+//!   `max_rate_per_second` its consumer declared) as GCRA on Redis's clock. A task
 //!   over the rate reserves the next free slot and is rescheduled to it, so
 //!   waiting tasks come back one slot apart, not all at once;
-//! - its **cap on requests in flight** (`max_in_flight`), as leases that
+//! - its **cap on requests in flight** (`max_in_flight`, never above the
+//!   consumer's declared one), as leases that
 //!   expire on their own if an instance dies mid-request;
 //! - its **circuit**: `circuit.failures` failed attempts in a row open it for
 //!   `circuit.open_for`; then one probe (a lease taken with `SET NX`) goes
@@ -151,11 +153,13 @@ impl Flow {
                 "endpoint busy: its share of this instance's delivery permits is in use",
             ));
         };
-        let rate = match endpoint.rate_per_second {
+        let configured = match endpoint.rate_per_second {
             Some(r) => Some(r),
             None => self.limits.of(&task.tenant).await?.endpoint_per_second,
         };
-        let unpaced = rate.unwrap_or(0) == 0 && endpoint.max_in_flight.unwrap_or(0) == 0;
+        let rate = endpoint.rate_limit(configured);
+        let cap = endpoint.in_flight_cap();
+        let unpaced = rate.is_none() && cap.is_none();
         if unpaced && self.clear.get(&local_key).is_some() {
             return Ok(Admission::Go(Lease {
                 token: String::new(),
@@ -175,7 +179,7 @@ impl Flow {
             .key(key("inflight"))
             .key(key("rate"))
             .arg(rate.unwrap_or(0))
-            .arg(endpoint.max_in_flight.unwrap_or(0))
+            .arg(cap.unwrap_or(0))
             .arg(lease)
             .arg(&token)
             .arg(task.reserved.unwrap_or(0))
@@ -185,9 +189,7 @@ impl Flow {
         let gate = Gate::decode(verdict, at, probe).map_err(|unknown| {
             redis::RedisError::from((redis::ErrorKind::Client, "gate.lua", unknown))
         })?;
-        let clean = gate == Gate::Go { probe: false }
-            && failures == 0
-            && endpoint.max_in_flight.unwrap_or(0) == 0;
+        let clean = gate == Gate::Go { probe: false } && failures == 0 && cap.is_none();
         if clean && unpaced {
             self.clear.put(local_key.clone(), ());
         }

@@ -7,7 +7,8 @@
 //!
 //! - **load** the endpoint and the bodies. Deleted endpoint or expired
 //!   events: dropped. Disabled endpoint: dead-lettered (redeliver it once
-//!   re-enabled). A fresh task of a batching endpoint is collected instead
+//!   re-enabled). An endpoint that has not passed its ownership handshake
+//!   (`crate::readiness`): parked, not an attempt, until it does. A fresh task of a batching endpoint is collected instead
 //!   ([`batch`]) and comes back as part of a batch task.
 //! - **admit** through the endpoint's flow control ([`flow`]: rate,
 //!   in-flight cap, circuit, this process's share of the permits); held
@@ -60,7 +61,8 @@ use crate::workers::Stage;
 use batch::Collector;
 use client::Attempt;
 pub use outcome::Outcome;
-use request::{attempt_record, request_headers};
+use request::attempt_record;
+pub use request::request_headers;
 use retry::RetryPolicy;
 pub use transport::{Request, Transport};
 
@@ -75,6 +77,8 @@ pub struct DeliverySettings {
     /// Permits of `concurrency` one endpoint may hold.
     pub endpoint_concurrency: usize,
     pub circuit: CircuitSettings,
+    /// Whether an endpoint must pass its handshake before it gets events.
+    pub verification_required: bool,
 }
 
 #[derive(Clone)]
@@ -233,7 +237,7 @@ impl Inner {
         };
         let loaded = self.load(p, &unit.task, endpoints).await?;
         if let Loaded::Ready(endpoint, _) = &loaded
-            && let Some(batching) = endpoint.batch
+            && let Some(batching) = endpoint.batching()
             && unit.task.members.is_empty()
         {
             return self.collect(p, entry, unit.task, batching).await;
@@ -278,6 +282,9 @@ impl Inner {
                 reason: format!("endpoint disabled: {reason}"),
                 code: None,
             }));
+        }
+        if let Some(why) = endpoint.unverified(self.settings.verification_required) {
+            return Ok(Loaded::Done(Outcome::Parked { why }));
         }
         Ok(Loaded::Ready(Box::new(endpoint.clone()), bodies))
     }

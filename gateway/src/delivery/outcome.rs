@@ -37,6 +37,9 @@ pub enum Outcome {
         /// The rate slot it reserved, when the rate held it back.
         reserved: Option<u64>,
     },
+    /// The endpoint has not passed its handshake: parked with its
+    /// endpoint's other waiting tasks until it does. Not an attempt.
+    Parked { why: String },
     /// Nothing left to send: the endpoint was deleted or the events expired.
     Dropped { reason: &'static str },
 }
@@ -123,6 +126,13 @@ impl Outcome {
                     _ => StatusKind::Retrying,
                 };
                 (kind, before, None, Some(why.to_string()), Some(*until_ms))
+            }
+            Outcome::Parked { why } => {
+                let kind = match before {
+                    0 => StatusKind::Pending,
+                    _ => StatusKind::Retrying,
+                };
+                (kind, before, None, Some(format!("parked: {why}")), None)
             }
             Outcome::Dropped { reason } => (
                 StatusKind::Dropped,

@@ -13,7 +13,7 @@ use crate::store::{AttemptRecord, Endpoint};
 
 /// The request headers: the endpoint's own, then the Standard Webhooks ones
 /// signed over `body` with every live secret.
-pub(super) fn request_headers(
+pub fn request_headers(
     endpoint: &Endpoint,
     msg_id: &str,
     body: &[u8],

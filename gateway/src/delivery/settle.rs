@@ -39,6 +39,15 @@ impl Inner {
                 },
                 Settle::Retry { due_ms: *until_ms },
             ),
+            Outcome::Parked { .. } => (
+                Task {
+                    reserved: None,
+                    ..task.clone()
+                },
+                Settle::Park {
+                    order_ms: crate::model::clock::now_ms(),
+                },
+            ),
             _ => (task.clone(), Settle::Finish),
         };
         self.queue
@@ -47,6 +56,7 @@ impl Inner {
         match outcome {
             Outcome::Retry { .. } => self.metrics.retries_scheduled.inc(),
             Outcome::HeldBack { .. } => self.metrics.deliveries_held_back.inc(),
+            Outcome::Parked { .. } => self.metrics.deliveries_parked.add(n),
             Outcome::Dropped { .. } => self.metrics.deliveries_dropped.add(n),
             Outcome::DeadLetter { .. } | Outcome::Gone { .. } => {
                 self.metrics.deliveries_dead_lettered.add(n)

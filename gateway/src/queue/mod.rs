@@ -36,6 +36,7 @@ struct Scripts {
     settle: Script,
     quarantine: Script,
     move_due: Script,
+    release: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -53,6 +54,7 @@ fn scripts() -> &'static Scripts {
         settle: Script::new(include_str!("scripts/settle.lua")),
         quarantine: Script::new(include_str!("scripts/quarantine.lua")),
         move_due: Script::new(include_str!("scripts/move_due.lua")),
+        release: Script::new(include_str!("scripts/release.lua")),
     })
 }
 
@@ -155,15 +157,25 @@ impl Queue {
         status: &Status,
     ) -> redis::RedisResult<bool> {
         let mut call = self.scripts.settle.prepare_invoke();
+        let set = match settle {
+            Settle::Park { .. } => keys::parked(p, &next.tenant, &next.endpoint),
+            _ => keys::retry_set(p),
+        };
         call.key(keys::delivery_stream(p))
-            .key(keys::retry_set(p))
-            .key(keys::backlog(p, &next.tenant));
+            .key(set)
+            .key(keys::backlog(p, &next.tenant))
+            .key(keys::parked_index(p));
         for member in next.members() {
             call.key(keys::event(p, &member.tenant, &member.event));
         }
-        let (mode, due) = match settle {
-            Settle::Retry { due_ms } => ("retry", due_ms),
-            Settle::Finish => ("finish", 0),
+        let (mode, due, parked) = match settle {
+            Settle::Retry { due_ms } => ("retry", due_ms, String::new()),
+            Settle::Park { order_ms } => (
+                "park",
+                order_ms,
+                keys::parked_member(&next.tenant, &next.endpoint),
+            ),
+            Settle::Finish => ("finish", 0, String::new()),
         };
         call.arg(DELIVERY_GROUP)
             .arg(mode)
@@ -171,6 +183,7 @@ impl Queue {
             .arg(next.to_json())
             .arg(keys::status_field(&next.endpoint))
             .arg(status.to_json())
+            .arg(parked)
             .arg(entries);
         let done: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         Ok(done == 1)
@@ -205,6 +218,48 @@ impl Queue {
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(moved == 1)
+    }
+
+    /// The endpoints with tasks parked in partition `p`, as
+    /// `(tenant, endpoint)`.
+    pub async fn parked_endpoints(&self, p: u16) -> redis::RedisResult<Vec<(String, String)>> {
+        let members: Vec<String> = self.conn.clone().smembers(keys::parked_index(p)).await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| m.split_once('\0'))
+            .map(|(t, e)| (t.to_string(), e.to_string()))
+            .collect())
+    }
+
+    /// Moves up to `limit` of the tasks parked for the endpoint in
+    /// partition `p` back into its delivery stream, oldest first
+    /// (`release.lua`); how many it moved.
+    pub async fn release_parked(
+        &self,
+        p: u16,
+        tenant: &str,
+        endpoint: &str,
+        limit: usize,
+    ) -> redis::RedisResult<usize> {
+        self.scripts
+            .release
+            .key(keys::parked(p, tenant, endpoint))
+            .key(keys::parked_index(p))
+            .key(keys::delivery_stream(p))
+            .arg(limit)
+            .arg(keys::parked_member(tenant, endpoint))
+            .invoke_async(&mut self.conn.clone())
+            .await
+    }
+
+    /// How many tasks are parked for the endpoint, over every partition.
+    pub async fn parked_count(&self, tenant: &str, endpoint: &str) -> redis::RedisResult<u64> {
+        let mut pipe = redis::pipe();
+        for p in self.partitions.all() {
+            pipe.zcard(keys::parked(p, tenant, endpoint));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(counts.iter().sum())
     }
 
     /// Moves due retries of partition `p` into its delivery stream.
@@ -291,6 +346,8 @@ pub enum Stage {
 pub enum Settle {
     /// To the retry set as one task, due at `due_ms`.
     Retry { due_ms: u64 },
+    /// To its endpoint's park set, after the tasks parked before `order_ms`.
+    Park { order_ms: u64 },
     /// Done with (delivered, dead-lettered or dropped).
     Finish,
 }

@@ -1,6 +1,7 @@
 //! An endpoint as stored: where a tenant's events go, which types it takes
 //! (each maybe at a schema version), its plugins, flow settings and signing
-//! secrets, and what it answers about itself.
+//! secrets, its verification (the ownership handshake and what the
+//! consumer declared in it), and what it answers about itself.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,75 @@ pub struct Endpoint {
     pub updated_at: String,
     /// The current secret first; older ones while their overlap lasts.
     pub secrets: Vec<EndpointSecret>,
+    /// Its ownership handshake; `None` for an endpoint created while
+    /// verification was not required (it is never held back for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// Where an endpoint's ownership handshake stands, and what the consumer
+/// declared in its last good answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Verification {
+    pub state: VerificationState,
+    /// Why the last handshake failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Handshakes failed in a row (the next one backs off by them).
+    #[serde(default)]
+    pub failures: u32,
+    /// RFC 3339, of the last good handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    /// RFC 3339, of the last handshake, good or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+    /// What the consumer declared in its last good answer.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Set by the operator: events are sent without a handshake.
+    #[serde(default)]
+    pub exempt: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationState {
+    /// Never answered a handshake right: its events wait.
+    Pending,
+    /// Answered the last handshake right.
+    Verified,
+    /// Was verified, then failed a handshake: its events wait again.
+    Failed,
+}
+
+/// Limits a consumer declared in its handshake answer; the gateway never
+/// goes past them, whatever the tenant set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Capabilities {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate_per_second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepts_batches: Option<bool>,
+    /// Schema versions the consumer says it takes (recorded, shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<u32>>,
+}
+
+impl Verification {
+    pub fn pending() -> Verification {
+        Verification {
+            state: VerificationState::Pending,
+            reason: None,
+            failures: 0,
+            verified_at: None,
+            checked_at: None,
+            capabilities: Capabilities::default(),
+            exempt: false,
+        }
+    }
 }
 
 /// One event type an endpoint takes: `"order.created"` (at whatever version
@@ -168,6 +238,55 @@ impl Endpoint {
         !self.disabled && self.subscribes_to(event_type)
     }
 
+    /// Why its events must wait for a handshake now, if they must:
+    /// verification is `required`, the endpoint is not exempt, and it has
+    /// not answered (or failed) its last handshake.
+    pub fn unverified(&self, required: bool) -> Option<String> {
+        let v = self
+            .verification
+            .as_ref()
+            .filter(|v| required && !v.exempt)?;
+        let why = match v.state {
+            VerificationState::Verified => return None,
+            VerificationState::Pending => {
+                "the endpoint has not answered its verification request yet"
+            }
+            VerificationState::Failed => "the endpoint failed its last verification",
+        };
+        Some(match &v.reason {
+            Some(reason) => format!("{why}: {reason}"),
+            None => why.to_string(),
+        })
+    }
+
+    fn declared(&self) -> Option<&Capabilities> {
+        self.verification
+            .as_ref()
+            .filter(|v| v.state == VerificationState::Verified)
+            .map(|v| &v.capabilities)
+    }
+
+    /// Deliveries per second: `configured` (the endpoint's or its tenant's,
+    /// 0 or `None` for unlimited), never above what the consumer declared.
+    pub fn rate_limit(&self, configured: Option<u64>) -> Option<u64> {
+        let configured = configured.filter(|r| *r > 0);
+        let declared = self.declared().and_then(|c| c.max_rate_per_second);
+        lowest(configured, declared)
+    }
+
+    /// Requests in flight at once: the endpoint's cap, never above the
+    /// consumer's declared one.
+    pub fn in_flight_cap(&self) -> Option<u32> {
+        let declared = self.declared().and_then(|c| c.max_in_flight);
+        lowest(self.max_in_flight.filter(|c| *c > 0), declared)
+    }
+
+    /// Its batching, unless the consumer declared it takes no batches.
+    pub fn batching(&self) -> Option<Batching> {
+        let refused = self.declared().and_then(|c| c.accepts_batches) == Some(false);
+        self.batch.filter(|_| !refused)
+    }
+
     /// The schema version this endpoint wants events of `event_type` at.
     pub fn wanted_version(&self, event_type: &str) -> Option<u32> {
         self.event_types
@@ -205,6 +324,13 @@ impl Endpoint {
     }
 }
 
+fn lowest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +356,69 @@ mod tests {
                 secret: Secret::generate().expose(),
                 expires_at_ms: None,
             }],
+            verification: None,
         }
+    }
+
+    fn verified(capabilities: Capabilities) -> Option<Verification> {
+        Some(Verification {
+            state: VerificationState::Verified,
+            capabilities,
+            ..Verification::pending()
+        })
+    }
+
+    #[test]
+    fn events_wait_for_a_handshake_only_when_one_is_required_and_not_passed() {
+        let mut ep = endpoint();
+        assert_eq!(ep.unverified(true), None, "created without verification");
+        ep.verification = Some(Verification::pending());
+        assert!(ep.unverified(true).unwrap().contains("not answered"));
+        assert_eq!(ep.unverified(false), None, "not required");
+        ep.verification.as_mut().unwrap().exempt = true;
+        assert_eq!(ep.unverified(true), None, "exempt");
+        ep.verification = Some(Verification {
+            state: VerificationState::Failed,
+            reason: Some("answered 500".into()),
+            ..Verification::pending()
+        });
+        assert_eq!(
+            ep.unverified(true).unwrap(),
+            "the endpoint failed its last verification: answered 500"
+        );
+        ep.verification = verified(Capabilities::default());
+        assert_eq!(ep.unverified(true), None);
+    }
+
+    #[test]
+    fn declared_capabilities_only_ever_lower_the_limits() {
+        let mut ep = endpoint();
+        ep.batch = Some(Batching {
+            max_events: 10,
+            max_wait_ms: 5,
+        });
+        assert_eq!(ep.rate_limit(Some(100)), Some(100));
+        assert_eq!(ep.rate_limit(Some(0)), None);
+        ep.verification = verified(Capabilities {
+            max_rate_per_second: Some(10),
+            max_in_flight: Some(4),
+            accepts_batches: Some(false),
+            versions: None,
+        });
+        assert_eq!(ep.rate_limit(Some(100)), Some(10));
+        assert_eq!(ep.rate_limit(Some(5)), Some(5));
+        assert_eq!(ep.rate_limit(None), Some(10));
+        assert_eq!(ep.in_flight_cap(), Some(4));
+        ep.max_in_flight = Some(2);
+        assert_eq!(ep.in_flight_cap(), Some(2));
+        assert_eq!(ep.batching(), None);
+        ep.verification.as_mut().unwrap().state = VerificationState::Failed;
+        assert_eq!(
+            ep.rate_limit(Some(100)),
+            Some(100),
+            "only a verified answer counts"
+        );
+        assert!(ep.batching().is_some());
     }
 
     #[test]

@@ -12,10 +12,11 @@ mod events;
 mod plugins;
 mod replays;
 mod tenants;
+mod verifications;
 
 pub use endpoint::{
-    Batching, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError, PluginRef,
-    Subscription,
+    Batching, Capabilities, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError,
+    PluginRef, Subscription, Verification, VerificationState,
 };
 pub use endpoint_lists::EndpointLists;
 pub use event_types::{
