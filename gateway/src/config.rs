@@ -21,6 +21,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
     pub circuit: CircuitConfig,
+    pub verification: VerificationConfig,
     pub plugins: PluginConfig,
     pub limits: LimitsConfig,
 }
@@ -63,6 +64,21 @@ pub struct CircuitConfig {
     pub failures: u32,
     #[serde(deserialize_with = "duration")]
     pub open_for: Duration,
+}
+
+/// The endpoint ownership handshake (`crate::readiness`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationConfig {
+    pub required: bool,
+    #[serde(deserialize_with = "duration")]
+    pub every: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub retry_first: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub retry_max: Duration,
 }
 
 /// Settings of the plugin host (`crate::plugins`).
@@ -188,6 +204,16 @@ impl Config {
         }
         if self.ingest.max_body_bytes < 64 {
             return fail("ingest.max_body_bytes must be at least 64");
+        }
+        let v = &self.verification;
+        if !(Duration::from_secs(1)..=Duration::from_secs(365 * 86_400)).contains(&v.every) {
+            return fail("verification.every must be between 1s and 365d");
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&v.timeout) {
+            return fail("verification.timeout must be between 100ms and 60s");
+        }
+        if v.retry_first < Duration::from_millis(100) || v.retry_max < v.retry_first {
+            return fail("verification.retry_first must be at least 100ms and at most retry_max");
         }
         let l = &self.limits;
         if !(1..=1_000_000).contains(&l.public_per_second)

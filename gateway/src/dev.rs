@@ -111,7 +111,10 @@ async fn run_dev(
          curl -s -X POST http://{listen}/v1/endpoints -H 'Authorization: Bearer {key}' \\\n    \
          -H 'Content-Type: application/json' -d '{{\"url\": \"http://127.0.0.1:9000/hook\"}}'\n  \
          curl -s -X POST http://{listen}/v1/events -H 'Authorization: Bearer {key}' \\\n    \
-         -H 'Content-Type: application/json' -d '{{\"type\": \"order.created\", \"data\": {{\"id\": 1}}}}'\n",
+         -H 'Content-Type: application/json' -d '{{\"type\": \"order.created\", \"data\": {{\"id\": 1}}}}'\n\n\
+         a new endpoint gets events once it answers the signed webhook.verification request\n\
+         with {{\"challenge\": \"<the challenge>\"}} (README: endpoint verification);\n\
+         GATEWAY_VERIFICATION__REQUIRED=false sends without it\n",
         dir = redis.dir.display(),
         op = state.operator_token,
         tenant = state.tenant_id,

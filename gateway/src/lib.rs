@@ -44,6 +44,7 @@ pub mod keys;
 pub mod model;
 pub mod plugins;
 pub mod queue;
+pub mod readiness;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -79,6 +80,10 @@ use workers::Liveness;
 const SCHEDULER_TICK: Duration = Duration::from_millis(100);
 /// How often streams are trimmed to the retention window.
 const TRIM_TICK: Duration = Duration::from_secs(60);
+/// How often due handshakes are looked for.
+const VERIFY_TICK: Duration = Duration::from_millis(500);
+/// How often endpoints with parked tasks are looked at for release.
+const RELEASE_TICK: Duration = Duration::from_secs(1);
 
 /// Connects to Redis with the settings every shared connection uses: a
 /// response timeout well above a slow `appendfsync always` write, and
@@ -120,6 +125,12 @@ pub async fn run(
     let endpoint_lists = store::EndpointLists::new(store.clone());
     let limits = admission::TenantLimitsCache::new(store.clone());
     let deliverer = deliverer(&config, &queue, &store, &endpoint_lists, &limits, &metrics)?;
+    let verifier = readiness::Verifier::new(
+        store.clone(),
+        delivery::client::HttpClient::new(config.delivery.allow_private_destinations)?,
+        config.verification.clone(),
+        metrics.clone(),
+    );
     let contracts = contracts::Contracts::new(store.clone());
     let chain = chain::Chain::new(
         host,
@@ -158,6 +169,7 @@ pub async fn run(
         shared.spawn_stages(&mut loops, p, &fanout_stage, &deliverer_stage);
     }
     shared.spawn_periodic(&mut loops, &queue);
+    shared.spawn_readiness(&mut loops, &queue, &endpoint_lists, &verifier);
     let supervising = tokio::spawn(loops.run(shutdown.clone()));
 
     let state = AppState::new(state::Handles {
@@ -169,6 +181,7 @@ pub async fn run(
         keys: KeyCache::default(),
         chain,
         contracts,
+        verifier,
         edge: admission::ingest::Edge::new(&config.limits, limits.clone()),
     });
     let addr = listener.local_addr()?;
@@ -225,6 +238,7 @@ fn deliverer(
             failures: config.circuit.failures,
             open_for: config.circuit.open_for,
         },
+        verification_required: config.verification.required,
     };
     Ok(Deliverer::new(
         queue.clone(),
@@ -296,6 +310,42 @@ impl Shared<'_> {
             self.shutdown.clone(),
         );
         loops.spawn(name, queue::READ_BLOCK, run);
+    }
+
+    /// The handshake runner and the release of parked tasks.
+    fn spawn_readiness(
+        &self,
+        loops: &mut workers::Supervisor,
+        queue: &Queue,
+        endpoints: &store::EndpointLists,
+        verifier: &readiness::Verifier,
+    ) {
+        let v = verifier.clone();
+        let handshakes = workers::run_periodic(
+            "verifier",
+            VERIFY_TICK,
+            self.liveness.clone(),
+            self.shutdown.clone(),
+            move || {
+                let v = v.clone();
+                async move { v.run_due().await }
+            },
+        );
+        let timeout = verifier.timeout();
+        loops.spawn("verifier".into(), VERIFY_TICK + timeout, handshakes);
+        let (q, e, m) = (queue.clone(), endpoints.clone(), self.metrics.clone());
+        let required = verifier.required();
+        let releaser = workers::run_periodic(
+            "releaser",
+            RELEASE_TICK,
+            self.liveness.clone(),
+            self.shutdown.clone(),
+            move || {
+                let (q, e, m) = (q.clone(), e.clone(), m.clone());
+                async move { readiness::release_ready(&q, &e, required, &m).await }
+            },
+        );
+        loops.spawn("releaser".into(), RELEASE_TICK, releaser);
     }
 
     /// The retry scheduler and the retention trimmer.

@@ -41,6 +41,7 @@ pub struct Handles {
     pub keys: KeyCache,
     pub chain: Chain,
     pub contracts: Contracts,
+    pub verifier: crate::readiness::Verifier,
     pub edge: Edge,
 }
 

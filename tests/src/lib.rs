@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-pub use receiver::{Receiver, Recorded, Reply};
+pub use receiver::{Handshake, Receiver, Recorded, Reply, hmac_hex};
 pub use verify::verify_signature;
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token";
@@ -192,7 +192,11 @@ pub struct GatewayOptions {
     pub max_timeout_ms: u64,
     pub default_timeout_ms: u64,
     pub partitions: u16,
-    /// More TOML appended to the config file.
+    /// `verification.required`: off unless a test is about the handshake,
+    /// so the other tests' receivers need not answer it.
+    pub verification_required: bool,
+    /// More TOML appended to the config file, after its `[verification]`
+    /// table (bare keys go on that table).
     pub extra: String,
 }
 
@@ -204,6 +208,7 @@ impl Default for GatewayOptions {
             max_timeout_ms: 2000,
             default_timeout_ms: 2000,
             partitions: 4,
+            verification_required: false,
             extra: String::new(),
         }
     }
@@ -249,7 +254,7 @@ impl Gateway {
              [ingest]\nretention = \"1h\"\nidempotency_window = \"1h\"\n\
              [delivery]\nretry_schedule = [{schedule}]\nvisibility_timeout = \"{vis}\"\n\
              max_timeout_ms = {max}\ndefault_timeout_ms = {default}\nallow_private_destinations = true\n\
-             shutdown_grace = \"2s\"\n{extra}\n",
+             shutdown_grace = \"2s\"\n[verification]\nrequired = {verify}\n{extra}\n",
             listen = self.listen,
             redis = self.redis_url,
             p = o.partitions,
@@ -257,6 +262,7 @@ impl Gateway {
             vis = o.visibility_timeout,
             max = o.max_timeout_ms,
             default = o.default_timeout_ms,
+            verify = o.verification_required,
             extra = o.extra,
         )
     }

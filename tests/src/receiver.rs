@@ -1,5 +1,7 @@
 //! A real HTTP receiver: records every request and answers as scripted
-//! (status, `Retry-After`, delay), falling back to a default reply.
+//! (status, `Retry-After`, delay), falling back to a default reply. Told
+//! how ([`Handshake`]), it answers the gateway's `webhook.verification`
+//! requests itself and keeps them apart from deliveries.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -45,6 +47,63 @@ impl Reply {
     }
 }
 
+/// How a receiver answers `webhook.verification` requests.
+#[derive(Clone, Debug)]
+pub enum Handshake {
+    /// `200 {"challenge": <the challenge>, ...declared}`.
+    Echo(Value),
+    /// `200 {"challenge": hex(HMAC-SHA256(secret, challenge))}`.
+    Hmac(String),
+    /// `200 {"ok": true}`: JSON without the challenge.
+    NoChallenge,
+    /// `200 {"challenge": "wrong"}`.
+    Wrong,
+    /// This status, with no body.
+    Status(u16),
+}
+
+impl Handshake {
+    fn answer(&self, challenge: &str) -> (u16, String) {
+        let echo = |c: &str, declared: &Value| {
+            let mut body = declared.as_object().cloned().unwrap_or_default();
+            body.insert("challenge".into(), Value::String(c.into()));
+            Value::Object(body).to_string()
+        };
+        match self {
+            Handshake::Echo(declared) => (200, echo(challenge, declared)),
+            Handshake::Hmac(secret) => (200, echo(&hmac_hex(secret, challenge), &Value::Null)),
+            Handshake::NoChallenge => (200, r#"{"ok": true}"#.into()),
+            Handshake::Wrong => (200, echo("wrong", &Value::Null)),
+            Handshake::Status(status) => (*status, String::new()),
+        }
+    }
+}
+
+/// Lowercase hex of HMAC-SHA256 over `text`, keyed with the bytes of `secret` (`whsec_...`).
+pub fn hmac_hex(secret: &str, text: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .expect("base64");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(text.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The challenge of a `webhook.verification` request's body, if it is one.
+fn challenge_of(body: &[u8]) -> Option<String> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    if body.get("type")? != "webhook.verification" {
+        return None;
+    }
+    Some(body["data"]["challenge"].as_str()?.to_string())
+}
+
 /// One request as received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -74,6 +133,8 @@ struct Inner {
     in_flight: AtomicUsize,
     script: Mutex<VecDeque<Reply>>,
     default: Mutex<Option<Reply>>,
+    handshake: Mutex<Option<Handshake>>,
+    handshakes: Mutex<Vec<Recorded>>,
 }
 
 /// Counts a request in flight until it is answered or abandoned.
@@ -124,6 +185,17 @@ impl Receiver {
         self.inner.script.lock().unwrap().extend(replies);
     }
 
+    /// Verification requests are answered so from now on, and recorded
+    /// apart ([`Receiver::handshakes`]), never as deliveries.
+    pub fn answer_handshakes(&self, how: Handshake) {
+        *self.inner.handshake.lock().unwrap() = Some(how);
+    }
+
+    /// The verification requests answered by [`Receiver::answer_handshakes`].
+    pub fn handshakes(&self) -> Vec<Recorded> {
+        self.inner.handshakes.lock().unwrap().clone()
+    }
+
     /// Requests beyond the script get this reply.
     pub fn set_default(&self, reply: Reply) {
         *self.inner.default.lock().unwrap() = Some(reply);
@@ -166,6 +238,21 @@ async fn record(
     body: Bytes,
 ) -> Response {
     let at = Instant::now();
+    let handshake = inner.handshake.lock().unwrap().clone();
+    if let (Some(how), Some(challenge)) = (handshake, challenge_of(&body)) {
+        inner.handshakes.lock().unwrap().push(Recorded {
+            path: uri.path().to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                .collect(),
+            body: body.to_vec(),
+            at,
+        });
+        let (status, body) = how.answer(&challenge);
+        let status = StatusCode::from_u16(status).expect("a valid status");
+        return (status, [("content-type", "application/json")], body).into_response();
+    }
     let reply = inner
         .script
         .lock()

@@ -99,6 +99,8 @@ fn routes(
         ))
         .routes(routes!(endpoints::secrets::secret))
         .routes(routes!(endpoints::secrets::rotate_secret))
+        .routes(routes!(endpoints::verify::verify))
+        .routes(routes!(endpoints::verify::put_policy))
         .routes(routes!(endpoints::attempts))
         .routes(routes!(endpoints::replays::replay))
         .routes(routes!(endpoints::replays::get_replay))
@@ -236,6 +238,11 @@ mod tests {
             ("DELETE", "/v1/endpoints/{id}"),
             ("GET", "/v1/endpoints/{id}/secret"),
             ("POST", "/v1/endpoints/{id}/secret/rotate"),
+            ("POST", "/v1/endpoints/{id}/verify"),
+            (
+                "PUT",
+                "/v1/admin/tenants/{tenant}/endpoints/{id}/verification",
+            ),
             ("GET", "/v1/endpoints/{id}/attempts"),
             ("POST", "/v1/endpoints/{id}/replay"),
             ("GET", "/v1/replays/{id}"),

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::{Batching, Circuit, Endpoint, OnPluginError, PluginRef, Subscription};
+use crate::store::{
+    Batching, Circuit, Endpoint, OnPluginError, PluginRef, Subscription, Verification,
+};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -105,11 +107,31 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Where an endpoint stands: whether it gets events now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointState {
+    /// Its events wait (parked) for its ownership handshake.
+    Pending,
+    /// It gets events.
+    Active,
+    /// Disabled by the tenant, or by a `410 Gone`.
+    Disabled,
+}
+
 /// An endpoint as the API shows it: never its secrets.
 #[derive(Serialize, ToSchema)]
 pub struct EndpointOut<'a> {
     id: &'a str,
     url: &'a str,
+    state: EndpointState,
+    /// Why it is pending, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason: Option<String>,
+    /// Its ownership handshake; absent for an endpoint created while
+    /// verification was not required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<&'a Verification>,
     description: &'a str,
     event_types: &'a [Subscription],
     disabled: bool,
@@ -128,13 +150,29 @@ pub struct EndpointOut<'a> {
     /// Shown when one endpoint is read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) circuit: Option<Circuit>,
+    /// Deliveries parked for its handshake; shown when one endpoint is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) parked: Option<u64>,
+    /// RFC 3339: when its next handshake is due; shown when one endpoint is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) next_verification_at: Option<String>,
 }
 
-impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
-    fn from(e: &'a Endpoint) -> Self {
+impl<'a> EndpointOut<'a> {
+    /// `e` as shown when verification is `required` (or not).
+    pub(super) fn of(e: &'a Endpoint, required: bool) -> Self {
+        let unverified = e.unverified(required);
+        let state = match (&unverified, e.disabled) {
+            (_, true) => EndpointState::Disabled,
+            (Some(_), false) => EndpointState::Pending,
+            (None, false) => EndpointState::Active,
+        };
         EndpointOut {
             id: &e.id,
             url: &e.url,
+            state,
+            state_reason: unverified,
+            verification: e.verification.as_ref(),
             description: &e.description,
             event_types: &e.event_types,
             disabled: e.disabled,
@@ -149,6 +187,8 @@ impl<'a> From<&'a Endpoint> for EndpointOut<'a> {
             created_at: &e.created_at,
             updated_at: &e.updated_at,
             circuit: None,
+            parked: None,
+            next_verification_at: None,
         }
     }
 }

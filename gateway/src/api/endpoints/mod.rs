@@ -1,14 +1,15 @@
 //! Endpoints: create, list, read, update, delete; their secret and its
-//! rotation; their attempt log; replay from a point in time (a background
-//! job, [`crate::delivery::replay`]).
+//! rotation; their ownership handshake; their attempt log; replay from a
+//! point in time (a background job, [`crate::delivery::replay`]).
 //!
 //! The bodies are in `body`, their checks in `check`; the secret routes in
-//! `secrets`, replay in `replays`.
+//! `secrets`, the handshake in `verify`, replay in `replays`.
 
 mod body;
 mod check;
 pub(super) mod replays;
 pub(super) mod secrets;
+pub(super) mod verify;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,9 +22,26 @@ use super::{Json, PageQuery, Query, TenantId};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::{FieldError, new_id};
 use crate::state::AppState;
-use crate::store::{AttemptRecord, Endpoint, EndpointSecret, Page};
+use crate::store::{AttemptRecord, Endpoint, EndpointSecret, Page, Verification};
 use body::{EndpointIn, EndpointOut, EndpointPatch};
 use check::{check_fields, check_references};
+
+/// One endpoint as its own read shows it: with its circuit, its parked
+/// deliveries and when its next handshake is due.
+async fn shown<'a>(
+    state: &AppState,
+    tenant: &str,
+    endpoint: &'a Endpoint,
+) -> ApiResult<EndpointOut<'a>> {
+    let mut out = EndpointOut::of(endpoint, state.verifier.required());
+    out.circuit = Some(state.store.circuit(tenant, &endpoint.id).await?);
+    out.parked = Some(state.queue.parked_count(tenant, &endpoint.id).await?);
+    if endpoint.verification.is_some() {
+        let due = state.store.handshake_due(tenant, &endpoint.id).await?;
+        out.next_verification_at = due.map(crate::model::clock::ms_to_rfc3339);
+    }
+    Ok(out)
+}
 
 async fn load(state: &AppState, tenant: &str, id: &str) -> ApiResult<Endpoint> {
     state
@@ -93,6 +111,7 @@ pub async fn create(
             secret: secret.clone(),
             expires_at_ms: None,
         }],
+        verification: state.verifier.required().then(Verification::pending),
     };
     check_fields(&state, &endpoint, &mut errors);
     check_references(&state, &tenant, &endpoint, &mut errors).await?;
@@ -100,8 +119,15 @@ pub async fn create(
         return Err(ApiError::Invalid(errors));
     }
     state.store.put_endpoint(&tenant, &endpoint).await?;
+    if endpoint.verification.is_some() {
+        let now = crate::model::clock::now_ms();
+        state
+            .store
+            .schedule_handshake(&tenant, &endpoint.id, now)
+            .await?;
+    }
     let body = EndpointCreated {
-        endpoint: (&endpoint).into(),
+        endpoint: EndpointOut::of(&endpoint, state.verifier.required()),
         secret: &secret,
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
@@ -130,7 +156,8 @@ pub async fn list(
         .store
         .endpoints(&tenant, page.limit()?, page.cursor.as_deref())
         .await?;
-    let data: Vec<EndpointOut> = data.iter().map(EndpointOut::from).collect();
+    let required = state.verifier.required();
+    let data: Vec<EndpointOut> = data.iter().map(|e| EndpointOut::of(e, required)).collect();
     Ok(axum::Json(Page { data, next_cursor }).into_response())
 }
 
@@ -157,9 +184,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let endpoint = load(&state, &tenant, &id).await?;
-    let mut out = EndpointOut::from(&endpoint);
-    out.circuit = Some(state.store.circuit(&tenant, &id).await?);
-    Ok(axum::Json(out).into_response())
+    Ok(axum::Json(shown(&state, &tenant, &endpoint).await?).into_response())
 }
 
 /// Change an endpoint
@@ -206,7 +231,8 @@ pub async fn update(
     let Some(Ok(endpoint)) = changed else {
         return Err(ApiError::NotFound("endpoint"));
     };
-    Ok(axum::Json(EndpointOut::from(&endpoint)).into_response())
+    let out = EndpointOut::of(&endpoint, state.verifier.required());
+    Ok(axum::Json(out).into_response())
 }
 
 /// Delete an endpoint
@@ -230,6 +256,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if state.store.delete_endpoint(&tenant, &id).await? {
+        // Its parked deliveries are released, and dropped, by the releaser.
+        state.store.unschedule_handshake(&tenant, &id).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("endpoint"))

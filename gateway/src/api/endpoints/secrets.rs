@@ -76,7 +76,8 @@ pub async fn secret(
 /// Rotate an endpoint's secret
 ///
 /// A new secret signs from now on; the old one keeps signing too for
-/// `delivery.secret_rotation_overlap`.
+/// `delivery.secret_rotation_overlap`. An endpoint with a handshake is
+/// asked to verify again at once.
 #[utoipa::path(
     post,
     path = "/v1/endpoints/{id}/secret/rotate",
@@ -109,5 +110,13 @@ pub async fn rotate_secret(
     let Some(Ok(endpoint)) = changed else {
         return Err(ApiError::NotFound("endpoint"));
     };
+    // The consumer proves it again, under the new secret; it keeps its
+    // events until that handshake fails.
+    if endpoint.verification.is_some() {
+        state
+            .store
+            .schedule_handshake(&tenant, &id, now_ms())
+            .await?;
+    }
     Ok(axum::Json(secret_out(&endpoint)).into_response())
 }
