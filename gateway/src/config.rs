@@ -44,6 +44,9 @@ pub struct DeliveryConfig {
     pub jitter: f64,
     #[serde(deserialize_with = "duration")]
     pub max_retry_after: Duration,
+    pub endpoint_schedule_max_attempts: usize,
+    #[serde(deserialize_with = "duration")]
+    pub endpoint_schedule_max_total: Duration,
     pub default_timeout_ms: u64,
     pub max_timeout_ms: u64,
     pub concurrency: usize,
@@ -195,6 +198,9 @@ impl Config {
         let schedule: Duration = d.retry_schedule.iter().sum();
         if self.ingest.retention <= schedule {
             return fail("ingest.retention must be longer than the whole retry schedule");
+        }
+        if !(1..=100).contains(&d.endpoint_schedule_max_attempts) {
+            return fail("delivery.endpoint_schedule_max_attempts must be between 1 and 100");
         }
         if self.ingest.idempotency_window > self.ingest.retention {
             return fail(

@@ -1,6 +1,7 @@
 //! Delivery behaviour seen through the HTTP API: retries with their
 //! attempts, dead letters and redelivery, `Retry-After`, `410 Gone`,
-//! redirects, secret rotation and replay.
+//! redirects, secret rotation, replay, and an endpoint's own retry
+//! schedule.
 
 use std::time::Duration;
 
@@ -170,6 +171,85 @@ async fn retry_after_is_honoured_to_the_second() {
         second_gap >= Duration::from_secs(1),
         "retried after {second_gap:?}, before Retry-After: 1"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoints_own_retry_schedule_is_followed_to_the_second() {
+    let (_redis, _gw, api, tenant, receiver) = setup(GatewayOptions::default()).await;
+    receiver.set_default(Reply::status(500));
+    let spec = json!({"url": receiver.url("/"), "retry_schedule": ["0s", "1s", "3s"]});
+    let ep = api.create_endpoint(&tenant, spec).await;
+    let (_, shown) = api
+        .get(&format!("/v1/endpoints/{}", ep.id), &tenant.key)
+        .await;
+    assert_eq!(shown["retry_schedule"], json!(["0s", "1s", "3s"]));
+    let id = api
+        .post_event(&tenant, json!({"type": "a.b", "data": {}}))
+        .await;
+
+    let dead = wait_status(&api, &tenant, &id, "dead_lettered").await;
+    assert_eq!(
+        dead["attempts"], 3,
+        "its own 3 attempts, not the gateway's 4: {dead}"
+    );
+    let got = receiver.requests();
+    assert_eq!(got.len(), 3);
+    let gaps = [got[1].at - got[0].at, got[2].at - got[1].at];
+    // The gateway's jitter (0.2) moves each delay by up to a fifth.
+    let within = |gap: Duration, secs: f64| {
+        (secs * 0.8 - 0.05..=secs * 1.2 + 0.5).contains(&gap.as_secs_f64())
+    };
+    assert!(
+        within(gaps[0], 1.0) && within(gaps[1], 3.0),
+        "gaps {gaps:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_schedule_out_of_bounds_is_refused_and_changes_nothing() {
+    let (_redis, _gw, api, tenant, receiver) = setup(GatewayOptions::default()).await;
+    let too_many: Vec<&str> = vec!["1s"; 21];
+    let cases = [
+        (json!(["0s", "5x"]), "/retry_schedule/1"),
+        (json!([]), "/retry_schedule"),
+        (json!(too_many), "/retry_schedule"),
+        (json!(["0s", "2d", "2d"]), "/retry_schedule"),
+    ];
+    for (schedule, pointer) in cases {
+        let spec = json!({"url": receiver.url("/"), "retry_schedule": schedule});
+        let (status, body) = api
+            .call(Method::POST, "/v1/endpoints", &tenant.key, Some(spec))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["pointer"], pointer, "{body}");
+    }
+    let (_, list) = api.get("/v1/endpoints", &tenant.key).await;
+    assert_eq!(list["data"], json!([]), "nothing was created");
+
+    let ep = api
+        .create_endpoint(&tenant, json!({"url": receiver.url("/")}))
+        .await;
+    let path = format!("/v1/endpoints/{}", ep.id);
+    let patch = json!({"retry_schedule": ["0s", "4d"]});
+    let (status, body) = api
+        .call(Method::PATCH, &path, &tenant.key, Some(patch))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (_, shown) = api.get(&path, &tenant.key).await;
+    assert!(shown.get("retry_schedule").is_none(), "{shown}");
+    let back = json!({"retry_schedule": ["0s", "1m"]});
+    let (status, body) = api
+        .call(Method::PATCH, &path, &tenant.key, Some(back))
+        .await;
+    assert_eq!(
+        (status, &body["retry_schedule"]),
+        (200, &json!(["0s", "1m"]))
+    );
+    let reset = json!({"retry_schedule": null});
+    let (_, body) = api
+        .call(Method::PATCH, &path, &tenant.key, Some(reset))
+        .await;
+    assert!(body.get("retry_schedule").is_none(), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

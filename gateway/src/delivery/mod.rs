@@ -354,7 +354,9 @@ impl Inner {
             true => self.metrics.deliveries_succeeded.add(n),
             false => self.metrics.deliveries_failed.add(n),
         }
-        let policy = &self.settings.policy;
+        let own = endpoint.retry_schedule.as_deref();
+        let own = own.and_then(|s| self.settings.policy.with_schedule(s));
+        let policy = own.as_ref().unwrap_or(&self.settings.policy);
         Ok(Some(Outcome::of_attempt(
             policy,
             task.attempt,

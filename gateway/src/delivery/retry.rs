@@ -23,6 +23,20 @@ impl RetryPolicy {
         }
     }
 
+    /// This policy's jitter and `Retry-After` bound with another schedule:
+    /// an endpoint's own (`"5s"`, ...); `None` when one of them does not parse
+    /// (the API refuses such a schedule, so only a hand-edited record has one).
+    pub fn with_schedule(&self, schedule: &[String]) -> Option<RetryPolicy> {
+        let schedule: Vec<Duration> = schedule
+            .iter()
+            .map(|d| crate::config::parse_duration(d).ok())
+            .collect::<Option<_>>()?;
+        (!schedule.is_empty()).then(|| RetryPolicy {
+            schedule,
+            ..self.clone()
+        })
+    }
+
     pub fn max_attempts(&self) -> u32 {
         self.schedule.len() as u32
     }
@@ -80,6 +94,22 @@ mod tests {
         assert_eq!(policy.next_delay(0, None), Some(Duration::ZERO));
         assert_eq!(policy.next_delay(4, None), None);
         assert_eq!(policy.max_attempts(), 4);
+    }
+
+    #[test]
+    fn an_endpoints_own_schedule_keeps_the_jitter_and_bound() {
+        let policy = RetryPolicy::new(secs(&[0, 5]), 0.0, Duration::from_secs(60));
+        let own: Vec<String> = ["0s", "1s", "2m"].map(String::from).to_vec();
+        let own = policy.with_schedule(&own).unwrap();
+        assert_eq!(own.max_attempts(), 3);
+        assert_eq!(own.next_delay(2, None), Some(Duration::from_secs(120)));
+        assert_eq!(
+            own.next_delay(1, Some(Duration::from_secs(3600))),
+            Some(Duration::from_secs(60)),
+            "the gateway's Retry-After bound holds"
+        );
+        assert!(policy.with_schedule(&["5x".to_string()]).is_none());
+        assert!(policy.with_schedule(&[]).is_none());
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub struct Endpoint {
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: Option<u64>,
+    /// Its own delay before each attempt (`"5s"`, `"10m"`, ...), instead of
+    /// `delivery.retry_schedule`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<String>>,
     /// Deliveries per second to this endpoint, across all instances; the
     /// tenant's `endpoint_per_second` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -345,6 +349,7 @@ mod tests {
             disabled_reason: None,
             headers: BTreeMap::new(),
             timeout_ms: None,
+            retry_schedule: None,
             rate_per_second: None,
             max_in_flight: None,
             batch: None,

@@ -24,6 +24,8 @@ pub struct EndpointIn {
     #[serde(default)]
     pub(super) headers: BTreeMap<String, String>,
     pub(super) timeout_ms: Option<u64>,
+    /// Its own delay before each attempt, instead of the gateway's.
+    pub(super) retry_schedule: Option<Vec<String>>,
     pub(super) rate_per_second: Option<u64>,
     pub(super) max_in_flight: Option<u32>,
     pub(super) batch: Option<Batching>,
@@ -47,6 +49,9 @@ pub struct EndpointPatch {
     /// `null` goes back to the default timeout.
     #[serde(default, deserialize_with = "present")]
     timeout_ms: Option<Option<u64>>,
+    /// `null` goes back to the gateway's retry schedule.
+    #[serde(default, deserialize_with = "present")]
+    retry_schedule: Option<Option<Vec<String>>>,
     /// `null` goes back to the tenant's default rate.
     #[serde(default, deserialize_with = "present")]
     rate_per_second: Option<Option<u64>>,
@@ -81,6 +86,9 @@ impl EndpointPatch {
         }
         if let Some(timeout) = &self.timeout_ms {
             endpoint.timeout_ms = *timeout;
+        }
+        if let Some(schedule) = &self.retry_schedule {
+            endpoint.retry_schedule = schedule.clone();
         }
         if let Some(rate) = &self.rate_per_second {
             endpoint.rate_per_second = *rate;
@@ -139,6 +147,8 @@ pub struct EndpointOut<'a> {
     disabled_reason: Option<&'a str>,
     headers: &'a BTreeMap<String, String>,
     timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_schedule: Option<&'a [String]>,
     rate_per_second: Option<u64>,
     max_in_flight: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +189,7 @@ impl<'a> EndpointOut<'a> {
             disabled_reason: e.disabled_reason.as_deref(),
             headers: &e.headers,
             timeout_ms: e.timeout_ms,
+            retry_schedule: e.retry_schedule.as_deref(),
             rate_per_second: e.rate_per_second,
             max_in_flight: e.max_in_flight,
             batch: e.batch,

@@ -100,6 +100,7 @@ pub async fn create(
         disabled_reason: None,
         headers: input.headers,
         timeout_ms: input.timeout_ms,
+        retry_schedule: input.retry_schedule,
         rate_per_second: input.rate_per_second,
         max_in_flight: input.max_in_flight,
         batch: input.batch,
