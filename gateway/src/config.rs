@@ -22,6 +22,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub circuit: CircuitConfig,
     pub verification: VerificationConfig,
+    pub quarantine: QuarantineConfig,
     pub plugins: PluginConfig,
     pub limits: LimitsConfig,
 }
@@ -82,6 +83,19 @@ pub struct VerificationConfig {
     pub retry_first: Duration,
     #[serde(deserialize_with = "duration")]
     pub retry_max: Duration,
+}
+
+/// When a failing endpoint is quarantined, and how it is probed.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineConfig {
+    #[serde(deserialize_with = "duration")]
+    pub after: Duration,
+    pub failures: u64,
+    #[serde(deserialize_with = "duration")]
+    pub probe_every: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub probe_max: Duration,
 }
 
 /// Settings of the plugin host (`crate::plugins`).
@@ -220,6 +234,13 @@ impl Config {
         }
         if v.retry_first < Duration::from_millis(100) || v.retry_max < v.retry_first {
             return fail("verification.retry_first must be at least 100ms and at most retry_max");
+        }
+        let q = &self.quarantine;
+        if q.after < Duration::from_secs(1) {
+            return fail("quarantine.after must be at least 1s");
+        }
+        if q.probe_every < Duration::from_millis(100) || q.probe_max < q.probe_every {
+            return fail("quarantine.probe_every must be at least 100ms and at most probe_max");
         }
         let l = &self.limits;
         if !(1..=1_000_000).contains(&l.public_per_second)

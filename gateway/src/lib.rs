@@ -128,7 +128,7 @@ pub async fn run(
     let verifier = readiness::Verifier::new(
         store.clone(),
         delivery::client::HttpClient::new(config.delivery.allow_private_destinations)?,
-        config.verification.clone(),
+        (config.verification.clone(), config.quarantine),
         metrics.clone(),
     );
     let contracts = contracts::Contracts::new(store.clone());
@@ -239,6 +239,7 @@ fn deliverer(
             open_for: config.circuit.open_for,
         },
         verification_required: config.verification.required,
+        quarantine: config.quarantine,
     };
     Ok(Deliverer::new(
         queue.clone(),

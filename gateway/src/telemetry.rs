@@ -64,6 +64,8 @@ pub struct Metrics {
     pub deliveries_released: Counter,
     pub verifications_passed: Counter,
     pub verifications_failed: Counter,
+    pub endpoints_quarantined: Counter,
+    pub endpoints_recovered: Counter,
     pub retries_moved: Counter,
     pub tasks_reclaimed: Counter,
     pub redis_data_loss: Counter,
@@ -77,7 +79,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 23] = [
+        let counters: [(&str, &str, &Counter); 25] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -162,6 +164,16 @@ impl Metrics {
                 "gateway_verifications_failed_total",
                 "Endpoint ownership handshakes not answered right.",
                 &self.verifications_failed,
+            ),
+            (
+                "gateway_endpoints_quarantined_total",
+                "Endpoints quarantined for failing (their events parked).",
+                &self.endpoints_quarantined,
+            ),
+            (
+                "gateway_endpoints_recovered_total",
+                "Quarantined endpoints that passed a probe and got their parked events.",
+                &self.endpoints_recovered,
             ),
             (
                 "gateway_retries_moved_total",

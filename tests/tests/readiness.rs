@@ -2,12 +2,13 @@
 //! real receivers: the ownership handshake (echoed challenge, HMAC answer,
 //! wrong answers), events parked while an endpoint is pending and released
 //! once it passes, re-verification after a secret rotation, the operator's
-//! exemption, and declared capabilities kept to.
+//! exemption, declared capabilities kept to, and quarantine (for failing,
+//! with probes and recovery, or by hand) with the endpoint's health.
 
 use std::time::Duration;
 
 use gateway_tests::{
-    Api, Gateway, GatewayOptions, Handshake, OPERATOR_TOKEN, Receiver, Redis, Tenant,
+    Api, Gateway, GatewayOptions, Handshake, OPERATOR_TOKEN, Receiver, Redis, Reply, Tenant,
     verify_signature, wait_until,
 };
 use reqwest::Method;
@@ -340,4 +341,133 @@ async fn a_declared_rate_is_kept_though_the_tenant_allows_more() {
         (90..=111).contains(&within),
         "{within} deliveries in 10 s: the consumer declared 10/s"
     );
+}
+
+fn quarantining() -> GatewayOptions {
+    GatewayOptions {
+        extra: "[quarantine]\nfailures = 3\nprobe_every = \"300ms\"\nprobe_max = \"1s\"\n".into(),
+        ..GatewayOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_quarantined_and_recovers_on_its_own_with_nothing_lost() {
+    let redis = Redis::ephemeral();
+    let _gateway = Gateway::spawn_with(&redis, quarantining());
+    let api = _gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let receiver = Receiver::start().await;
+    receiver.set_default(Reply::status(500));
+    receiver.answer_handshakes(Handshake::Status(503));
+    let ep = api
+        .create_endpoint(&tenant, json!({"url": receiver.url("/hook")}))
+        .await;
+    let ids = post_events(&api, &tenant, 5).await;
+
+    let quarantined = wait_until("the endpoint quarantined, probed", WAIT, || async {
+        let shown = endpoint(&api, &tenant, &ep.id).await;
+        let probed = shown["quarantine"]["probes"].as_u64().unwrap_or(0) >= 1;
+        (shown["state"] == "quarantined" && probed).then_some(shown)
+    })
+    .await;
+    let reason = quarantined["state_reason"].as_str().unwrap();
+    assert!(reason.contains("failed attempts in a row"), "{reason}");
+    assert_eq!(
+        quarantined["quarantine"]["last_probe_error"],
+        "answered 503, not 200"
+    );
+    let health = &quarantined["health"];
+    assert!(
+        health["last_5m"]["attempts"].as_u64().unwrap() >= 3,
+        "{health}"
+    );
+    assert_eq!(health["last_5m"]["succeeded"], 0, "{health}");
+    assert_eq!(health["last_5m"]["success_rate"], 0.0, "{health}");
+    assert_eq!(health["last_error"]["status_code"], 500, "{health}");
+    assert!(
+        health["consecutive_failures"].as_u64().unwrap() >= 3,
+        "{health}"
+    );
+    let sent_while_failing = receiver.count();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.count(),
+        sent_while_failing,
+        "no delivery goes while quarantined"
+    );
+    assert_eq!(api.metric("gateway_endpoints_quarantined_total").await, 1.0);
+
+    receiver.set_default(Reply::ok());
+    receiver.answer_handshakes(Handshake::Status(204));
+    wait_state(&api, &tenant, &ep.id, "active").await;
+    let mut attempts_made = 0;
+    for id in &ids {
+        let status = wait_until("delivered after the recovery", WAIT, || async {
+            let s = delivery(&api, &tenant, id).await;
+            (s["status"] == "delivered").then_some(s)
+        })
+        .await;
+        attempts_made += status["attempts"].as_u64().unwrap();
+    }
+    assert_eq!(
+        attempts_made as usize,
+        receiver.count(),
+        "every attempt counted went to the receiver: parking counted none"
+    );
+    let (_, letters) = api.get("/v1/dead-letters", &tenant.key).await;
+    assert_eq!(letters["data"], json!([]), "nothing dead-lettered");
+    let shown = endpoint(&api, &tenant, &ep.id).await;
+    assert_eq!(
+        (
+            shown["parked"].as_u64(),
+            shown["circuit"]["failures"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert!(shown["health"]["last_5m"]["succeeded"].as_u64().unwrap() >= 5);
+    assert_eq!(api.metric("gateway_endpoints_recovered_total").await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_quarantines_and_releases_by_hand_and_no_probe_goes_meanwhile() {
+    let redis = Redis::ephemeral();
+    let _gateway = Gateway::spawn_with(&redis, quarantining());
+    let api = _gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let receiver = Receiver::start().await;
+    receiver.answer_handshakes(Handshake::Status(200));
+    let ep = api
+        .create_endpoint(&tenant, json!({"url": receiver.url("/hook")}))
+        .await;
+    let path = format!("/v1/endpoints/{}/quarantine", ep.id);
+
+    let long = json!({"reason": "x".repeat(300)});
+    let (status, refused) = api.call(Method::POST, &path, &tenant.key, Some(long)).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["errors"][0]["pointer"], "/reason");
+    assert_eq!(endpoint(&api, &tenant, &ep.id).await["state"], "active");
+
+    let why = json!({"reason": "maintenance window"});
+    let (status, held) = api.call(Method::POST, &path, &tenant.key, Some(why)).await;
+    assert_eq!(status, 200, "{held}");
+    assert_eq!(held["state"], "quarantined");
+    assert_eq!(held["state_reason"], "quarantined: maintenance window");
+    post_events(&api, &tenant, 3).await;
+    wait_until("three events parked", WAIT, || async {
+        (endpoint(&api, &tenant, &ep.id).await["parked"] == 3).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.count(), 0);
+    assert_eq!(
+        receiver.handshakes().len(),
+        0,
+        "no probe for a quarantine by hand"
+    );
+
+    let release = format!("/v1/endpoints/{}/release", ep.id);
+    let (status, released) = api.call(Method::POST, &release, &tenant.key, None).await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["state"], "active");
+    receiver.wait_for(3, WAIT).await;
 }

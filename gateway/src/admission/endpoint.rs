@@ -64,6 +64,14 @@ pub struct CircuitSettings {
     pub open_for: Duration,
 }
 
+/// An endpoint's current row of failed attempts, as its circuit counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureRow {
+    pub failures: u64,
+    /// When the row's first failure was (ms).
+    pub since_ms: u64,
+}
+
 /// What the gate decided for one task.
 pub enum Admission {
     /// Send it; the lease is given back by [`Flow::settle`].
@@ -215,21 +223,22 @@ impl Flow {
         })
     }
 
-    /// Gives the lease back and moves the endpoint's circuit by the outcome.
+    /// Gives the lease back and moves the endpoint's circuit by the
+    /// outcome; after a failure, the row of failures it is part of.
     pub async fn settle(
         &self,
         task: &Task,
         lease: Lease,
         succeeded: bool,
-    ) -> redis::RedisResult<()> {
+    ) -> redis::RedisResult<Option<FailureRow>> {
         if succeeded && lease.clean {
-            return Ok(());
+            return Ok(None);
         }
         if !succeeded {
             self.clear.remove(&lease.local_key);
         }
         let key = |what| keys::endpoint_flow(&task.tenant, &task.endpoint, what);
-        let opened: u64 = self
+        let (opened, failures, since_ms): (u64, u64, u64) = self
             .settle
             .key(key("circuit"))
             .key(key("probe"))
@@ -246,7 +255,7 @@ impl Flow {
         } else if succeeded && lease.probe {
             tracing::info!(tenant = %task.tenant, endpoint = %task.endpoint, "circuit closed by a successful probe");
         }
-        Ok(())
+        Ok((!succeeded).then_some(FailureRow { failures, since_ms }))
     }
 
     fn local_slot(&self, key: &str) -> Option<LocalSlot> {

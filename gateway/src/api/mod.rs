@@ -101,6 +101,8 @@ fn routes(
         .routes(routes!(endpoints::secrets::rotate_secret))
         .routes(routes!(endpoints::verify::verify))
         .routes(routes!(endpoints::verify::put_policy))
+        .routes(routes!(endpoints::quarantine::quarantine))
+        .routes(routes!(endpoints::quarantine::release))
         .routes(routes!(endpoints::attempts))
         .routes(routes!(endpoints::replays::replay))
         .routes(routes!(endpoints::replays::get_replay))
@@ -239,6 +241,8 @@ mod tests {
             ("GET", "/v1/endpoints/{id}/secret"),
             ("POST", "/v1/endpoints/{id}/secret/rotate"),
             ("POST", "/v1/endpoints/{id}/verify"),
+            ("POST", "/v1/endpoints/{id}/quarantine"),
+            ("POST", "/v1/endpoints/{id}/release"),
             (
                 "PUT",
                 "/v1/admin/tenants/{tenant}/endpoints/{id}/verification",

@@ -13,7 +13,8 @@
 //! - **admit** through the endpoint's flow control ([`flow`]: rate,
 //!   in-flight cap, circuit, this process's share of the permits); held
 //!   back: rescheduled to when it may go, its attempt count unchanged and no
-//!   attempt logged.
+//!   attempt logged. A failure may quarantine the endpoint
+//!   ([`quarantine`]).
 //! - **send** one signed request through the [`Transport`] (a batch: one
 //!   JSON array, `webhook-id` the batch id).
 //! - **record** the attempt in the endpoint's attempt log (once per member
@@ -33,6 +34,7 @@ pub mod batch;
 pub mod client;
 mod collect;
 pub mod outcome;
+mod quarantine;
 pub mod redeliver;
 pub mod replay;
 mod request;
@@ -79,6 +81,7 @@ pub struct DeliverySettings {
     pub circuit: CircuitSettings,
     /// Whether an endpoint must pass its handshake before it gets events.
     pub verification_required: bool,
+    pub quarantine: crate::config::QuarantineConfig,
 }
 
 #[derive(Clone)]
@@ -283,7 +286,7 @@ impl Inner {
                 code: None,
             }));
         }
-        if let Some(why) = endpoint.unverified(self.settings.verification_required) {
+        if let Some(why) = endpoint.held(self.settings.verification_required) {
             return Ok(Loaded::Done(Outcome::Parked { why }));
         }
         Ok(Loaded::Ready(Box::new(endpoint.clone()), bodies))
@@ -347,7 +350,9 @@ impl Inner {
             a = self.transport.send(request) => a,
             () = self.hard_stop.cancelled() => return Ok(None),
         };
-        self.flow.settle(task, lease, attempt.succeeded()).await?;
+        if let Some(row) = self.flow.settle(task, lease, attempt.succeeded()).await? {
+            self.weigh_failures(task, row).await?;
+        }
         self.record(task, &attempt).await?;
         let n = task.members().len() as u64;
         match attempt.succeeded() {

@@ -11,12 +11,14 @@
 //!   records each on its endpoint and schedules the next: `every` after a
 //!   right answer, backing off from `retry_first` to `retry_max` after a
 //!   wrong one.
+//! - [`health`]: an endpoint's health, summed up from its attempt log.
 //! - [`release_ready`]: moves the tasks parked for an endpoint back into
 //!   delivery once it may take them (verified, exempt, verification no
 //!   longer required) or is gone (they are then dropped as for any deleted
 //!   endpoint).
 
 pub mod handshake;
+pub mod health;
 mod release;
 mod verifier;
 

@@ -23,7 +23,7 @@ pub async fn release_ready(
             let waits = list
                 .iter()
                 .find(|e| e.id == id)
-                .is_some_and(|e| e.unverified(required).is_some());
+                .is_some_and(|e| e.held(required).is_some());
             if waits {
                 continue;
             }

@@ -1,6 +1,7 @@
 //! Runs ownership handshakes and records them: on request
 //! ([`Verifier::handshake`]) or every one that is due
-//! ([`Verifier::run_due`]).
+//! ([`Verifier::run_due`]). For an endpoint quarantined for failing, the
+//! handshake is its probe: passing it ends the quarantine.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::handshake;
-use crate::config::VerificationConfig;
+use crate::config::{QuarantineConfig, VerificationConfig};
 use crate::delivery::client::HttpClient;
 use crate::delivery::request_headers;
 use crate::model::clock::{now_ms, now_rfc3339};
@@ -30,6 +31,7 @@ struct Inner {
     store: Store,
     client: HttpClient,
     settings: VerificationConfig,
+    quarantine: QuarantineConfig,
     metrics: Metrics,
 }
 
@@ -37,7 +39,7 @@ impl Verifier {
     pub fn new(
         store: Store,
         client: HttpClient,
-        settings: VerificationConfig,
+        (settings, quarantine): (VerificationConfig, QuarantineConfig),
         metrics: Metrics,
     ) -> Verifier {
         Verifier {
@@ -45,6 +47,7 @@ impl Verifier {
                 store,
                 client,
                 settings,
+                quarantine,
                 metrics,
             }),
         }
@@ -95,7 +98,10 @@ impl Inner {
             self.store.unschedule_handshake(tenant, id).await?;
             return Ok(None);
         };
-        let result = self.ask(&endpoint).await;
+        if endpoint.quarantine.as_ref().is_some_and(|q| !q.by_tenant) {
+            return self.probe(tenant, &endpoint).await;
+        }
+        let (_, result) = self.ask(&endpoint).await;
         let checked_at = now_rfc3339();
         let changed = self
             .store
@@ -130,23 +136,93 @@ impl Inner {
         Ok(Some(endpoint))
     }
 
-    /// Sends the challenge and judges the answer.
-    async fn ask(&self, endpoint: &Endpoint) -> Result<Capabilities, String> {
+    /// A quarantined endpoint's probe: a handshake, passed by the right
+    /// answer, or by any 2xx when the endpoint needs no handshake. Passing
+    /// ends the quarantine (its parked events then flow, its circuit is
+    /// closed); failing backs the next probe off.
+    async fn probe(&self, tenant: &str, endpoint: &Endpoint) -> anyhow::Result<Option<Endpoint>> {
+        let id = endpoint.id.as_str();
+        let (status, answer) = self.ask(endpoint).await;
+        let needs_handshake = endpoint
+            .verification
+            .as_ref()
+            .is_some_and(|v| self.settings.required && !v.exempt);
+        let answered = status.is_some_and(|s| (200..300).contains(&s));
+        let result = match answer {
+            Ok(capabilities) => Ok(Some(capabilities)),
+            Err(_) if answered && !needs_handshake => Ok(None),
+            Err(why) => Err(why),
+        };
+        let checked_at = now_rfc3339();
+        let changed = self
+            .store
+            .update_endpoint(tenant, id, |stored| {
+                match &result {
+                    Ok(capabilities) => {
+                        stored.quarantine = None;
+                        if let (Some(v), Some(c)) = (stored.verification.as_mut(), capabilities) {
+                            record(v, &Ok(c.clone()), &checked_at);
+                        }
+                    }
+                    Err(why) => {
+                        if let Some(q) = stored.quarantine.as_mut() {
+                            q.probes = q.probes.saturating_add(1);
+                            q.last_probe_error = Some(why.clone());
+                        }
+                    }
+                }
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .await?;
+        let Some(Ok(endpoint)) = changed else {
+            self.store.unschedule_handshake(tenant, id).await?;
+            return Ok(None);
+        };
+        let next = match &result {
+            Ok(_) => {
+                self.store.reset_circuit(tenant, id).await?;
+                self.metrics.endpoints_recovered.inc();
+                tracing::info!(%tenant, endpoint = %id,
+                    "quarantined endpoint passed its probe; its parked events flow again");
+                endpoint.verification.as_ref().map(|_| self.settings.every)
+            }
+            Err(why) => {
+                let probes = endpoint.quarantine.as_ref().map_or(1, |q| q.probes);
+                tracing::info!(%tenant, endpoint = %id, reason = %why, probes,
+                    "probe of a quarantined endpoint failed");
+                let q = &self.quarantine;
+                Some(doubled(q.probe_every, q.probe_max, probes))
+            }
+        };
+        match next {
+            Some(after) => {
+                let at = now_ms() + after.as_millis() as u64;
+                self.store.schedule_handshake(tenant, id, at).await?;
+            }
+            None => self.store.unschedule_handshake(tenant, id).await?,
+        }
+        Ok(Some(endpoint))
+    }
+
+    /// Sends the challenge and judges the answer; the answer's status too.
+    async fn ask(&self, endpoint: &Endpoint) -> (Option<u16>, Result<Capabilities, String>) {
         let challenge = handshake::challenge();
         let body = handshake::request_body(&challenge, &now_rfc3339());
-        let headers = request_headers(endpoint, &new_id("msg"), &body)
-            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let headers = match request_headers(endpoint, &new_id("msg"), &body) {
+            Ok(h) => h,
+            Err(e) => return (None, Err(format!("cannot build the request: {e}"))),
+        };
         let answer = self
             .client
             .post(&endpoint.url, headers, body, self.settings.timeout)
             .await;
         let secrets = endpoint.live_secrets(now_ms());
-        handshake::judge(answer.status, &answer.response, &challenge, &secrets).map_err(
-            |why| match (answer.status, answer.error) {
-                (None, Some(error)) => error,
-                _ => why,
-            },
-        )
+        let judged = handshake::judge(answer.status, &answer.response, &challenge, &secrets);
+        let judged = judged.map_err(|why| match (answer.status, answer.error) {
+            (None, Some(error)) => error,
+            _ => why,
+        });
+        (answer.status, judged)
     }
 }
 
@@ -173,11 +249,13 @@ fn record(v: &mut Verification, result: &Result<Capabilities, String>, at: &str)
 
 /// How long after its `failures`-th wrong answer in a row an endpoint is asked again.
 fn backoff(settings: &VerificationConfig, failures: u32) -> Duration {
+    doubled(settings.retry_first, settings.retry_max, failures)
+}
+
+/// `first`, doubled for each of `failures` beyond the first, at most `most`.
+fn doubled(first: Duration, most: Duration, failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(20);
-    settings
-        .retry_first
-        .saturating_mul(1 << doublings)
-        .min(settings.retry_max)
+    first.saturating_mul(1 << doublings).min(most)
 }
 
 #[cfg(test)]

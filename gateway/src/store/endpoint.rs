@@ -50,6 +50,26 @@ pub struct Endpoint {
     /// verification was not required (it is never held back for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// Set while the endpoint is quarantined: its events are parked and
+    /// (unless the tenant quarantined it) a probe goes now and then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<Quarantine>,
+}
+
+/// Why and since when an endpoint is quarantined, and how its probes went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Quarantine {
+    /// RFC 3339.
+    pub since: String,
+    pub reason: String,
+    /// Quarantined by the tenant: no probes, released only by hand.
+    #[serde(default)]
+    pub by_tenant: bool,
+    /// Probes that failed so far (the next one backs off by them).
+    #[serde(default)]
+    pub probes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_error: Option<String>,
 }
 
 /// Where an endpoint's ownership handshake stands, and what the consumer
@@ -242,6 +262,15 @@ impl Endpoint {
         !self.disabled && self.subscribes_to(event_type)
     }
 
+    /// Why its events must wait now, if they must: it is quarantined, or it
+    /// has not passed its handshake ([`Endpoint::unverified`]).
+    pub fn held(&self, required: bool) -> Option<String> {
+        match &self.quarantine {
+            Some(q) => Some(format!("quarantined: {}", q.reason)),
+            None => self.unverified(required),
+        }
+    }
+
     /// Why its events must wait for a handshake now, if they must:
     /// verification is `required`, the endpoint is not exempt, and it has
     /// not answered (or failed) its last handshake.
@@ -362,7 +391,25 @@ mod tests {
                 expires_at_ms: None,
             }],
             verification: None,
+            quarantine: None,
         }
+    }
+
+    #[test]
+    fn a_quarantined_endpoint_is_held_whatever_its_verification() {
+        let mut ep = endpoint();
+        assert_eq!(ep.held(true), None);
+        ep.quarantine = Some(Quarantine {
+            since: String::new(),
+            reason: "failing for 1 h".into(),
+            by_tenant: false,
+            probes: 0,
+            last_probe_error: None,
+        });
+        assert_eq!(ep.held(false).unwrap(), "quarantined: failing for 1 h");
+        ep.quarantine = None;
+        ep.verification = Some(Verification::pending());
+        assert!(ep.held(true).unwrap().contains("verification"));
     }
 
     fn verified(capabilities: Capabilities) -> Option<Verification> {

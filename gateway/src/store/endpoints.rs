@@ -4,7 +4,9 @@
 
 use redis::AsyncCommands;
 
-use super::{Circuit, CircuitState, Endpoint, Page, Store, decode, decode_some, lex_page};
+use super::{
+    Circuit, CircuitState, Endpoint, Page, Quarantine, Store, decode, decode_some, lex_page,
+};
 
 use crate::keys;
 
@@ -165,6 +167,36 @@ impl Store {
             failures: failures.unwrap_or(0),
             open_until: open_until.map(crate::model::clock::ms_to_rfc3339),
         })
+    }
+
+    /// Quarantines the endpoint with `quarantine` unless it is already;
+    /// true when this call did.
+    pub async fn quarantine_endpoint(
+        &self,
+        tenant: &str,
+        id: &str,
+        quarantine: Quarantine,
+    ) -> redis::RedisResult<bool> {
+        let mut changed = false;
+        self.update_endpoint(tenant, id, |endpoint| {
+            changed = endpoint.quarantine.is_none();
+            if changed {
+                endpoint.quarantine = Some(quarantine.clone());
+                endpoint.updated_at = crate::model::clock::now_rfc3339();
+            }
+            Ok::<(), ()>(())
+        })
+        .await?;
+        Ok(changed)
+    }
+
+    /// Forgets the endpoint's row of failures (its circuit closes).
+    pub async fn reset_circuit(&self, tenant: &str, id: &str) -> redis::RedisResult<()> {
+        redis::pipe()
+            .del(keys::endpoint_flow(tenant, id, "circuit"))
+            .del(keys::endpoint_flow(tenant, id, "probe"))
+            .query_async(&mut self.conn())
+            .await
     }
 
     /// Deletes an endpoint and its attempt log; its queued tasks are dropped when they come up.

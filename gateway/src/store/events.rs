@@ -148,6 +148,39 @@ impl Store {
         pipe.query_async(&mut self.conn()).await
     }
 
+    /// The endpoint's attempts since `since_ms`, newest first, at most
+    /// `max`, each with when it was logged (ms); and whether `max` cut the
+    /// window short.
+    pub async fn recent_attempts(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        since_ms: u64,
+        max: usize,
+    ) -> redis::RedisResult<(Vec<(u64, AttemptRecord)>, bool)> {
+        let key = keys::attempts(tenant, endpoint);
+        let value: redis::Value = redis::cmd("XREVRANGE")
+            .arg(&key)
+            .arg("+")
+            .arg(since_ms)
+            .arg("COUNT")
+            .arg(max + 1)
+            .query_async(&mut self.conn())
+            .await?;
+        let mut entries = parse_entries(value);
+        let cut = entries.len() > max;
+        entries.truncate(max);
+        let records = entries
+            .into_iter()
+            .filter_map(|entry| {
+                let at = crate::model::entry_ms(&entry.id);
+                let record = serde_json::from_str(&entry.json).ok()?;
+                Some((at, record))
+            })
+            .collect();
+        Ok((records, cut))
+    }
+
     /// Newest first.
     pub async fn attempts(
         &self,

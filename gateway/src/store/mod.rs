@@ -16,7 +16,7 @@ mod verifications;
 
 pub use endpoint::{
     Batching, Capabilities, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError,
-    PluginRef, Subscription, Verification, VerificationState,
+    PluginRef, Quarantine, Subscription, Verification, VerificationState,
 };
 pub use endpoint_lists::EndpointLists;
 pub use event_types::{

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::store::{
-    Batching, Circuit, Endpoint, OnPluginError, PluginRef, Subscription, Verification,
+    Batching, Circuit, Endpoint, OnPluginError, PluginRef, Quarantine, Subscription, Verification,
 };
 
 #[derive(Deserialize, ToSchema)]
@@ -123,6 +123,9 @@ pub enum EndpointState {
     Pending,
     /// It gets events.
     Active,
+    /// It kept failing, or its tenant quarantined it: its events wait
+    /// (parked) until a probe passes or it is released.
+    Quarantined,
     /// Disabled by the tenant, or by a `410 Gone`.
     Disabled,
 }
@@ -133,9 +136,12 @@ pub struct EndpointOut<'a> {
     id: &'a str,
     url: &'a str,
     state: EndpointState,
-    /// Why it is pending, when it is.
+    /// Why it is pending or quarantined, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     state_reason: Option<String>,
+    /// Why and since when it is quarantined, and how its probes went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quarantine: Option<&'a Quarantine>,
     /// Its ownership handshake; absent for an endpoint created while
     /// verification was not required.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,7 +166,10 @@ pub struct EndpointOut<'a> {
     /// Shown when one endpoint is read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) circuit: Option<Circuit>,
-    /// Deliveries parked for its handshake; shown when one endpoint is read.
+    /// Its health over the last 5 minutes and hour; shown when one endpoint is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) health: Option<crate::readiness::health::Health>,
+    /// Deliveries parked (pending or quarantined); shown when one endpoint is read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) parked: Option<u64>,
     /// RFC 3339: when its next handshake is due; shown when one endpoint is read.
@@ -171,9 +180,10 @@ pub struct EndpointOut<'a> {
 impl<'a> EndpointOut<'a> {
     /// `e` as shown when verification is `required` (or not).
     pub(super) fn of(e: &'a Endpoint, required: bool) -> Self {
-        let unverified = e.unverified(required);
-        let state = match (&unverified, e.disabled) {
+        let held = e.held(required);
+        let state = match (&held, e.disabled) {
             (_, true) => EndpointState::Disabled,
+            (Some(_), false) if e.quarantine.is_some() => EndpointState::Quarantined,
             (Some(_), false) => EndpointState::Pending,
             (None, false) => EndpointState::Active,
         };
@@ -181,7 +191,8 @@ impl<'a> EndpointOut<'a> {
             id: &e.id,
             url: &e.url,
             state,
-            state_reason: unverified,
+            state_reason: held,
+            quarantine: e.quarantine.as_ref(),
             verification: e.verification.as_ref(),
             description: &e.description,
             event_types: &e.event_types,
@@ -198,6 +209,7 @@ impl<'a> EndpointOut<'a> {
             created_at: &e.created_at,
             updated_at: &e.updated_at,
             circuit: None,
+            health: None,
             parked: None,
             next_verification_at: None,
         }

@@ -3,10 +3,12 @@
 //! point in time (a background job, [`crate::delivery::replay`]).
 //!
 //! The bodies are in `body`, their checks in `check`; the secret routes in
-//! `secrets`, the handshake in `verify`, replay in `replays`.
+//! `secrets`, the handshake in `verify`, quarantine by hand in
+//! `quarantine`, replay in `replays`.
 
 mod body;
 mod check;
+pub(super) mod quarantine;
 pub(super) mod replays;
 pub(super) mod secrets;
 pub(super) mod verify;
@@ -21,6 +23,7 @@ use super::openapi::{BodyErrors, PageErrors, TenantErrors};
 use super::{Json, PageQuery, Query, TenantId};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::{FieldError, new_id};
+use crate::readiness::health;
 use crate::state::AppState;
 use crate::store::{AttemptRecord, Endpoint, EndpointSecret, Page, Verification};
 use body::{EndpointIn, EndpointOut, EndpointPatch};
@@ -34,7 +37,15 @@ async fn shown<'a>(
     endpoint: &'a Endpoint,
 ) -> ApiResult<EndpointOut<'a>> {
     let mut out = EndpointOut::of(endpoint, state.verifier.required());
-    out.circuit = Some(state.store.circuit(tenant, &endpoint.id).await?);
+    let circuit = state.store.circuit(tenant, &endpoint.id).await?;
+    let now = crate::model::clock::now_ms();
+    let since = now.saturating_sub(health::HOUR_MS);
+    let (attempts, sampled) = state
+        .store
+        .recent_attempts(tenant, &endpoint.id, since, health::READ_AT_MOST)
+        .await?;
+    out.health = Some(health::summarize(&attempts, now, circuit.failures, sampled));
+    out.circuit = Some(circuit);
     out.parked = Some(state.queue.parked_count(tenant, &endpoint.id).await?);
     if endpoint.verification.is_some() {
         let due = state.store.handshake_due(tenant, &endpoint.id).await?;
@@ -113,6 +124,7 @@ pub async fn create(
             expires_at_ms: None,
         }],
         verification: state.verifier.required().then(Verification::pending),
+        quarantine: None,
     };
     check_fields(&state, &endpoint, &mut errors);
     check_references(&state, &tenant, &endpoint, &mut errors).await?;
