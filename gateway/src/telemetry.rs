@@ -66,6 +66,7 @@ pub struct Metrics {
     pub verifications_failed: Counter,
     pub endpoints_quarantined: Counter,
     pub endpoints_recovered: Counter,
+    pub deliveries_failed_over: Counter,
     pub retries_moved: Counter,
     pub tasks_reclaimed: Counter,
     pub redis_data_loss: Counter,
@@ -79,7 +80,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 25] = [
+        let counters: [(&str, &str, &Counter); 26] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -174,6 +175,11 @@ impl Metrics {
                 "gateway_endpoints_recovered_total",
                 "Quarantined endpoints that passed a probe and got their parked events.",
                 &self.endpoints_recovered,
+            ),
+            (
+                "gateway_deliveries_failed_over_total",
+                "Requests sent to an endpoint's failover URL while its circuit was open or it was quarantined.",
+                &self.deliveries_failed_over,
             ),
             (
                 "gateway_retries_moved_total",

@@ -162,8 +162,13 @@ pub struct Receiver {
 impl Receiver {
     /// Starts on a free loopback port, answering 200 unless told otherwise.
     pub async fn start() -> Receiver {
+        Receiver::start_on(0).await
+    }
+
+    /// Starts on loopback port `port` (0: any free one).
+    pub async fn start_on(port: u16) -> Receiver {
         let inner = Arc::new(Inner::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind a receiver");
         let addr = listener.local_addr().expect("an address");

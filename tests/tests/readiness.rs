@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gateway_tests::{
     Api, Gateway, GatewayOptions, Handshake, OPERATOR_TOKEN, Receiver, Redis, Reply, Tenant,
-    verify_signature, wait_until,
+    free_port, verify_signature, wait_until,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -470,4 +470,86 @@ async fn a_tenant_quarantines_and_releases_by_hand_and_no_probe_goes_meanwhile()
     assert_eq!(status, 200, "{released}");
     assert_eq!(released["state"], "active");
     receiver.wait_for(3, WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_fail_over_while_the_primary_is_down_and_come_back_to_it() {
+    let redis = Redis::ephemeral();
+    let options = GatewayOptions {
+        extra: "[circuit]\nfailures = 2\nopen_for = \"1s\"\n".into(),
+        ..GatewayOptions::default()
+    };
+    let _gateway = Gateway::spawn_with(&redis, options);
+    let api = _gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let port = free_port();
+    let primary_url = format!("http://127.0.0.1:{port}/hook");
+    let backup = Receiver::start().await;
+    let spec = json!({"url": primary_url, "failover_urls": [backup.url("/backup")]});
+    let ep = api.create_endpoint(&tenant, spec).await;
+    let ids = post_events(&api, &tenant, 3).await;
+
+    let got = backup.wait_for(3, WAIT).await;
+    verify_signature(&ep.secret, &got[0]).expect("a failover delivery is signed");
+    for id in &ids {
+        wait_until("delivered at the failover", WAIT, || async {
+            let s = delivery(&api, &tenant, id).await;
+            (s["status"] == "delivered").then_some(s)
+        })
+        .await;
+    }
+    let (_, log) = api
+        .get(&format!("/v1/endpoints/{}/attempts", ep.id), &tenant.key)
+        .await;
+    let urls: Vec<(&str, Option<u64>)> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["url"].as_str().unwrap(), a["status_code"].as_u64()))
+        .collect();
+    let backup_url = backup.url("/backup");
+    assert!(urls.contains(&(primary_url.as_str(), None)), "{urls:?}");
+    assert!(urls.contains(&(backup_url.as_str(), Some(200))), "{urls:?}");
+    assert!(api.metric("gateway_deliveries_failed_over_total").await >= 3.0);
+
+    let primary = Receiver::start_on(port).await;
+    wait_until("traffic back at the primary", WAIT, || async {
+        post_events(&api, &tenant, 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (primary.count() > 0).then_some(())
+    })
+    .await;
+    let at_backup = backup.count();
+    post_events(&api, &tenant, 3).await;
+    wait_until("the next events at the primary", WAIT, || async {
+        let n = primary.count();
+        (n >= 4).then_some(())
+    })
+    .await;
+    assert_eq!(
+        backup.count(),
+        at_backup,
+        "nothing more goes to the failover"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_failover_urls_are_refused_and_change_nothing() {
+    let (_redis, _gw, api, tenant, receiver) = start().await;
+    let url = receiver.url("/");
+    let cases = [
+        (json!(["ftp://example.com/x"]), "/failover_urls/0"),
+        (json!([url, "not a url"]), "/failover_urls/1"),
+        (json!([url, url, url, url]), "/failover_urls"),
+    ];
+    for (urls, pointer) in cases {
+        let spec = json!({"url": url, "failover_urls": urls});
+        let (status, body) = api
+            .call(Method::POST, "/v1/endpoints", &tenant.key, Some(spec))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["pointer"], pointer, "{body}");
+    }
+    let (_, list) = api.get("/v1/endpoints", &tenant.key).await;
+    assert_eq!(list["data"], json!([]), "nothing was created");
 }

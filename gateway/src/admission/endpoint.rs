@@ -82,6 +82,8 @@ pub enum Admission {
         why: &'static str,
         /// The rate slot reserved for it, when the rate held it back.
         reserved: Option<u64>,
+        /// Held back by the endpoint's open circuit (or another task's probe).
+        circuit_open: bool,
     },
 }
 
@@ -213,12 +215,14 @@ impl Flow {
                 until_ms,
                 why: "circuit open: the endpoint kept failing; waiting for its probe",
                 reserved: None,
+                circuit_open: true,
             },
             Gate::Busy => busy("endpoint busy: max_in_flight requests are under way"),
             Gate::Throttled { slot_ms } => Admission::Wait {
                 until_ms: slot_ms,
                 why: "throttled: over the endpoint's delivery rate",
                 reserved: Some(slot_ms),
+                circuit_open: false,
             },
         })
     }
@@ -300,6 +304,7 @@ fn busy(why: &'static str) -> Admission {
         until_ms: now_ms() + BUSY_WAIT_MS + jitter,
         why,
         reserved: None,
+        circuit_open: false,
     }
 }
 

@@ -16,7 +16,9 @@
 //!   attempt logged. A failure may quarantine the endpoint
 //!   ([`quarantine`]).
 //! - **send** one signed request through the [`Transport`] (a batch: one
-//!   JSON array, `webhook-id` the batch id).
+//!   JSON array, `webhook-id` the batch id); to the endpoint's failover
+//!   URLs instead while its circuit is open or it is quarantined
+//!   ([`failover`]).
 //! - **record** the attempt in the endpoint's attempt log (once per member
 //!   event, with the batch id) and give the flow-control lease back.
 //! - **settle** by the [`Outcome`]: 2xx delivered; any other answer, a
@@ -33,6 +35,7 @@
 pub mod batch;
 pub mod client;
 mod collect;
+mod failover;
 pub mod outcome;
 mod quarantine;
 pub mod redeliver;
@@ -286,7 +289,11 @@ impl Inner {
                 code: None,
             }));
         }
-        if let Some(why) = endpoint.held(self.settings.verification_required) {
+        let required = self.settings.verification_required;
+        if let Some(why) = endpoint
+            .held(required)
+            .filter(|_| !endpoint.fails_over(required))
+        {
             return Ok(Loaded::Done(Outcome::Parked { why }));
         }
         Ok(Loaded::Ready(Box::new(endpoint.clone()), bodies))
@@ -315,15 +322,26 @@ impl Inner {
         &self,
         task: &Task,
         endpoint: Box<Endpoint>,
-        mut bodies: Vec<String>,
+        bodies: Vec<String>,
     ) -> anyhow::Result<Option<Outcome>> {
         let timeout = self.timeout(&endpoint);
+        let body = joined(task, bodies);
+        if endpoint.quarantine.is_some() {
+            // Only an endpoint that fails over gets this far quarantined.
+            return self.fail_over(task, &endpoint, &body, timeout).await;
+        }
         let lease = match self.flow.admit(task, &endpoint, timeout).await? {
             Admission::Go(lease) => lease,
+            Admission::Wait {
+                circuit_open: true, ..
+            } if !endpoint.failover_urls.is_empty() => {
+                return self.fail_over(task, &endpoint, &body, timeout).await;
+            }
             Admission::Wait {
                 until_ms,
                 why,
                 reserved,
+                ..
             } => {
                 return Ok(Some(Outcome::HeldBack {
                     until_ms,
@@ -332,52 +350,67 @@ impl Inner {
                 }));
             }
         };
-        let body = match (task.members.is_empty(), bodies.pop()) {
-            (true, Some(body)) => body,
-            (_, last) => {
-                bodies.extend(last);
-                format!("[{}]", bodies.join(","))
-            }
+        let Some(attempt) = self
+            .send(task, &endpoint, &endpoint.url, &body, timeout)
+            .await?
+        else {
+            return Ok(None);
         };
-        let headers = request_headers(&endpoint, &task.msg_id, body.as_bytes())?;
+        if let Some(row) = self.flow.settle(task, lease, attempt.succeeded()).await? {
+            self.weigh_failures(task, row).await?;
+        }
+        self.record(task, &attempt, &endpoint.url).await?;
+        Ok(Some(self.outcome(task, &endpoint, &attempt)))
+    }
+
+    /// Sends one signed request to `url`; `None` when the shutdown grace
+    /// ran out first.
+    async fn send(
+        &self,
+        task: &Task,
+        endpoint: &Endpoint,
+        url: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<Attempt>> {
+        let headers = request_headers(endpoint, &task.msg_id, body.as_bytes())?;
         let request = Request {
-            url: endpoint.url.clone(),
+            url: url.to_string(),
             headers,
-            body: body.into_bytes(),
+            body: body.as_bytes().to_vec(),
             timeout,
         };
         let attempt = tokio::select! {
             a = self.transport.send(request) => a,
             () = self.hard_stop.cancelled() => return Ok(None),
         };
-        if let Some(row) = self.flow.settle(task, lease, attempt.succeeded()).await? {
-            self.weigh_failures(task, row).await?;
-        }
-        self.record(task, &attempt).await?;
         let n = task.members().len() as u64;
         match attempt.succeeded() {
             true => self.metrics.deliveries_succeeded.add(n),
             false => self.metrics.deliveries_failed.add(n),
         }
+        Ok(Some(attempt))
+    }
+
+    /// What an attempt comes to, on the endpoint's own retry schedule or
+    /// the gateway's.
+    fn outcome(&self, task: &Task, endpoint: &Endpoint, attempt: &Attempt) -> Outcome {
         let own = endpoint.retry_schedule.as_deref();
         let own = own.and_then(|s| self.settings.policy.with_schedule(s));
         let policy = own.as_ref().unwrap_or(&self.settings.policy);
-        Ok(Some(Outcome::of_attempt(
-            policy,
-            task.attempt,
-            &attempt,
-            now_ms(),
-        )))
+        Outcome::of_attempt(policy, task.attempt, attempt, now_ms())
     }
 
-    /// Record: one attempt record per member, with the batch id for a batch.
-    async fn record(&self, task: &Task, attempt: &Attempt) -> anyhow::Result<()> {
+    /// Record: one attempt record per member (sent to `url`), with the
+    /// batch id for a batch.
+    async fn record(&self, task: &Task, attempt: &Attempt, url: &str) -> anyhow::Result<()> {
         let batch_id = (!task.members.is_empty()).then(|| task.msg_id.clone());
         let records: Vec<AttemptRecord> = task
             .members()
             .iter()
             .map(|member| AttemptRecord {
                 batch_id: batch_id.clone(),
+                url: Some(url.to_string()),
                 ..attempt_record(member, task.attempt + 1, attempt)
             })
             .collect();
@@ -392,5 +425,17 @@ impl Inner {
             .timeout_ms
             .map_or(self.settings.default_timeout, Duration::from_millis)
             .min(self.settings.max_timeout)
+    }
+}
+
+/// The request body of a task: its one event's body, or a batch's as a
+/// JSON array.
+fn joined(task: &Task, mut bodies: Vec<String>) -> String {
+    match (task.members.is_empty(), bodies.pop()) {
+        (true, Some(body)) => body,
+        (_, last) => {
+            bodies.extend(last);
+            format!("[{}]", bodies.join(","))
+        }
     }
 }

@@ -47,6 +47,7 @@ pub(super) fn attempt_record(task: &Task, made: u32, attempt: &Attempt) -> Attem
         msg_id: task.msg_id.clone(),
         attempt: made,
         batch_id: None,
+        url: None,
         status_code: attempt.status,
         latency_ms: attempt.latency.as_millis() as u64,
         response: attempt.response.clone(),

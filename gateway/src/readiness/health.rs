@@ -117,6 +117,7 @@ mod tests {
             msg_id: "msg".into(),
             attempt: 1,
             batch_id: None,
+            url: None,
             status_code: status,
             latency_ms,
             response: String::new(),

@@ -19,6 +19,10 @@ pub struct Endpoint {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// Where deliveries go instead while its circuit is open or it is
+    /// quarantined for failing, in order (at most 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover_urls: Vec<String>,
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: Option<u64>,
@@ -271,6 +275,14 @@ impl Endpoint {
         }
     }
 
+    /// Whether it is quarantined for failing but may take its events at
+    /// its failover URLs: it has some, and nothing else holds it.
+    pub fn fails_over(&self, required: bool) -> bool {
+        !self.failover_urls.is_empty()
+            && self.quarantine.as_ref().is_some_and(|q| !q.by_tenant)
+            && self.unverified(required).is_none()
+    }
+
     /// Why its events must wait for a handshake now, if they must:
     /// verification is `required`, the endpoint is not exempt, and it has
     /// not answered (or failed) its last handshake.
@@ -376,6 +388,7 @@ mod tests {
             event_types: vec![],
             disabled: false,
             disabled_reason: None,
+            failover_urls: vec![],
             headers: BTreeMap::new(),
             timeout_ms: None,
             retry_schedule: None,

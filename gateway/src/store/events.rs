@@ -36,6 +36,9 @@ pub struct AttemptRecord {
     /// The batch this event was sent in, when its endpoint batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+    /// Where it was sent: the endpoint's URL or one of its failover URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub status_code: Option<u16>,
     pub latency_ms: u64,
     pub response: String,

@@ -21,6 +21,9 @@ pub struct EndpointIn {
     pub(super) event_types: Vec<Subscription>,
     #[serde(default)]
     pub(super) disabled: bool,
+    /// Where deliveries go while its circuit is open or it is quarantined.
+    #[serde(default)]
+    pub(super) failover_urls: Vec<String>,
     #[serde(default)]
     pub(super) headers: BTreeMap<String, String>,
     pub(super) timeout_ms: Option<u64>,
@@ -46,6 +49,7 @@ pub struct EndpointPatch {
     event_types: Option<Vec<Subscription>>,
     disabled: Option<bool>,
     headers: Option<BTreeMap<String, String>>,
+    failover_urls: Option<Vec<String>>,
     /// `null` goes back to the default timeout.
     #[serde(default, deserialize_with = "present")]
     timeout_ms: Option<Option<u64>>,
@@ -83,6 +87,9 @@ impl EndpointPatch {
         }
         if let Some(headers) = &self.headers {
             endpoint.headers = headers.clone();
+        }
+        if let Some(urls) = &self.failover_urls {
+            endpoint.failover_urls = urls.clone();
         }
         if let Some(timeout) = &self.timeout_ms {
             endpoint.timeout_ms = *timeout;
@@ -152,6 +159,8 @@ pub struct EndpointOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<&'a str>,
     headers: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    failover_urls: &'a [String],
     timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_schedule: Option<&'a [String]>,
@@ -199,6 +208,7 @@ impl<'a> EndpointOut<'a> {
             disabled: e.disabled,
             disabled_reason: e.disabled_reason.as_deref(),
             headers: &e.headers,
+            failover_urls: &e.failover_urls,
             timeout_ms: e.timeout_ms,
             retry_schedule: e.retry_schedule.as_deref(),
             rate_per_second: e.rate_per_second,

@@ -30,6 +30,20 @@ pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut V
             }
         }
     }
+    if endpoint.failover_urls.len() > MAX_FAILOVERS {
+        errors.push(FieldError::new(
+            "/failover_urls",
+            format!("may list at most {MAX_FAILOVERS} URLs"),
+        ));
+    }
+    for (i, url) in endpoint.failover_urls.iter().enumerate() {
+        let mut found = Vec::new();
+        validate::url(url, config.allow_private_destinations, &mut found);
+        errors.extend(found.into_iter().map(|e| FieldError {
+            pointer: format!("/failover_urls/{i}"),
+            ..e
+        }));
+    }
     if endpoint.headers.len() > 32 {
         errors.push(FieldError::new("/headers", "may hold at most 32 headers"));
     }
@@ -120,6 +134,9 @@ fn check_schedule(
         ));
     }
 }
+
+/// Most failover URLs an endpoint may list.
+const MAX_FAILOVERS: usize = 3;
 
 /// Highest delivery rate an endpoint may ask for, in events per second.
 const MAX_RATE: u64 = 100_000;

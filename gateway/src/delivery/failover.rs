@@ -1,0 +1,38 @@
+//! Failover: while an endpoint's circuit is open, or it is quarantined for
+//! failing, its deliveries go to its `failover_urls` instead, in order,
+//! each tried until one answers 2xx (each request its own line in the
+//! attempt log, with its URL); the primary's circuit and quarantine are
+//! left to its own probes, and once it recovers its traffic goes back.
+
+use std::time::Duration;
+
+use super::{Inner, Outcome};
+use crate::model::Task;
+use crate::store::Endpoint;
+
+impl Inner {
+    /// One attempt of `task` at the endpoint's failover URLs; `None` when
+    /// the shutdown grace ran out mid-request.
+    pub(super) async fn fail_over(
+        &self,
+        task: &Task,
+        endpoint: &Endpoint,
+        body: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<Outcome>> {
+        let mut last = None;
+        for url in &endpoint.failover_urls {
+            let Some(attempt) = self.send(task, endpoint, url, body, timeout).await? else {
+                return Ok(None);
+            };
+            self.record(task, &attempt, url).await?;
+            self.metrics.deliveries_failed_over.inc();
+            let answered = attempt.succeeded();
+            last = Some(attempt);
+            if answered {
+                break;
+            }
+        }
+        Ok(last.map(|attempt| self.outcome(task, endpoint, &attempt)))
+    }
+}
