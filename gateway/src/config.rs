@@ -23,6 +23,7 @@ pub struct Config {
     pub circuit: CircuitConfig,
     pub verification: VerificationConfig,
     pub quarantine: QuarantineConfig,
+    pub operational: OperationalConfig,
     pub plugins: PluginConfig,
     pub limits: LimitsConfig,
 }
@@ -96,6 +97,13 @@ pub struct QuarantineConfig {
     pub probe_every: Duration,
     #[serde(deserialize_with = "duration")]
     pub probe_max: Duration,
+}
+
+/// Operational events (`crate::notify`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationalConfig {
+    pub failing_after: u32,
 }
 
 /// Settings of the plugin host (`crate::plugins`).

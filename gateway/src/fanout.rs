@@ -87,7 +87,7 @@ impl Inner {
     ) -> anyhow::Result<()> {
         let targets: Vec<&Endpoint> = endpoints
             .iter()
-            .filter(|ep| ep.takes(&entry.event_type))
+            .filter(|ep| ep.takes_entry(&entry.event_type, entry.about.as_deref()))
             .collect();
         let needs_body = targets
             .iter()
@@ -208,7 +208,11 @@ impl Stage for Fanout {
                     eps
                 }
             };
-            if !endpoints.iter().any(|ep| ep.takes(&parsed.event_type)) {
+            let about = parsed.about.as_deref();
+            if !endpoints
+                .iter()
+                .any(|ep| ep.takes_entry(&parsed.event_type, about))
+            {
                 unsubscribed.push(entry.id);
                 continue;
             }

@@ -42,6 +42,7 @@ pub mod error;
 pub mod fanout;
 pub mod keys;
 pub mod model;
+pub mod notify;
 pub mod plugins;
 pub mod queue;
 pub mod readiness;
@@ -130,6 +131,7 @@ pub async fn run(
         delivery::client::HttpClient::new(config.delivery.allow_private_destinations)?,
         (config.verification.clone(), config.quarantine),
         metrics.clone(),
+        notify::Notifier::new(queue.clone()),
     );
     let contracts = contracts::Contracts::new(store.clone());
     let chain = chain::Chain::new(
@@ -240,6 +242,7 @@ fn deliverer(
         },
         verification_required: config.verification.required,
         quarantine: config.quarantine,
+        failing_after: config.operational.failing_after,
     };
     Ok(Deliverer::new(
         queue.clone(),

@@ -553,3 +553,138 @@ async fn bad_failover_urls_are_refused_and_change_nothing() {
     let (_, list) = api.get("/v1/endpoints", &tenant.key).await;
     assert_eq!(list["data"], json!([]), "nothing was created");
 }
+
+/// The bodies an operational receiver got, each checked against its
+/// endpoint's secret, as `(type, data)`.
+fn operational(receiver: &Receiver, secret: &str) -> Vec<(String, Value)> {
+    receiver
+        .requests()
+        .iter()
+        .map(|r| {
+            verify_signature(secret, r).expect("an operational event is signed");
+            let body = r.json();
+            (
+                body["type"].as_str().unwrap().to_string(),
+                body["data"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn wait_operational(receiver: &Receiver, secret: &str, kind: &str) -> Value {
+    wait_until(&format!("a {kind} event"), WAIT, || async {
+        operational(receiver, secret)
+            .into_iter()
+            .find(|(t, _)| t == kind)
+            .map(|(_, data)| data)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_endpoints_hear_of_failing_exhausted_and_disabled_deliveries() {
+    let redis = Redis::ephemeral();
+    let options = GatewayOptions {
+        extra: "[operational]\nfailing_after = 2\n".into(),
+        ..GatewayOptions::default()
+    };
+    let _gateway = Gateway::spawn_with(&redis, options);
+    let api = _gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let ops = Receiver::start().await;
+    let spec = json!({"url": ops.url("/ops"), "operational": true, "event_types": ["none.such"]});
+    let ops_ep = api.create_endpoint(&tenant, spec).await;
+    let failing = Receiver::start().await;
+    failing.set_default(Reply::status(500));
+    let ep = api
+        .create_endpoint(&tenant, json!({"url": failing.url("/hook")}))
+        .await;
+    let ids = post_events(&api, &tenant, 1).await;
+
+    let data = wait_operational(&ops, &ops_ep.secret, "message.attempt.failing").await;
+    assert_eq!(data["endpoint_id"], ep.id.as_str());
+    assert_eq!(data["event_id"], ids[0].as_str());
+    assert_eq!(
+        (data["attempts"].as_u64(), data["last_status_code"].as_u64()),
+        (Some(2), Some(500))
+    );
+    let data = wait_operational(&ops, &ops_ep.secret, "message.attempt.exhausted").await;
+    assert_eq!(data["attempts"], 4, "{data}");
+    assert!(
+        data["last_error"].as_str().unwrap().contains("gave up"),
+        "{data}"
+    );
+
+    failing.set_default(Reply::status(410));
+    post_events(&api, &tenant, 1).await;
+    let data = wait_operational(&ops, &ops_ep.secret, "endpoint.disabled").await;
+    assert_eq!(data["endpoint_id"], ep.id.as_str());
+    assert_eq!(data["reason"], "the endpoint answered 410 Gone");
+    let kinds: Vec<String> = operational(&ops, &ops_ep.secret)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    let failing_events = kinds
+        .iter()
+        .filter(|t| *t == "message.attempt.failing")
+        .count();
+    assert_eq!(failing_events, 1, "one failing event per event: {kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .all(|t| t.starts_with("message.") || t.starts_with("endpoint.")),
+        "only operational events: {kinds:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_endpoints_hear_of_verification_quarantine_and_recovery_but_never_of_themselves()
+ {
+    let redis = Redis::ephemeral();
+    let options = GatewayOptions {
+        extra: "retry_first = \"200ms\"\nretry_max = \"1s\"\n[quarantine]\nfailures = 3\n\
+                probe_every = \"300ms\"\nprobe_max = \"1s\"\n"
+            .into(),
+        ..verifying()
+    };
+    let _gateway = Gateway::spawn_with(&redis, options);
+    let api = _gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let ops = Receiver::start().await;
+    ops.answer_handshakes(Handshake::Echo(json!({})));
+    let spec = json!({"url": ops.url("/ops"), "operational": true, "event_types": ["none.such"]});
+    let ops_ep = api.create_endpoint(&tenant, spec).await;
+    wait_state(&api, &tenant, &ops_ep.id, "active").await;
+    let consumer = Receiver::start().await;
+    consumer.answer_handshakes(Handshake::Echo(json!({})));
+    let ep = api
+        .create_endpoint(&tenant, json!({"url": consumer.url("/hook")}))
+        .await;
+
+    let data = wait_operational(&ops, &ops_ep.secret, "endpoint.verified").await;
+    assert_eq!(
+        data["endpoint_id"],
+        ep.id.as_str(),
+        "never the one about itself"
+    );
+    consumer.set_default(Reply::status(500));
+    consumer.answer_handshakes(Handshake::Status(500));
+    post_events(&api, &tenant, 3).await;
+    let data = wait_operational(&ops, &ops_ep.secret, "endpoint.quarantined").await;
+    assert_eq!(data["endpoint_id"], ep.id.as_str());
+    assert!(
+        data["reason"].as_str().unwrap().contains("in a row"),
+        "{data}"
+    );
+    consumer.set_default(Reply::ok());
+    consumer.answer_handshakes(Handshake::Echo(json!({})));
+    let data = wait_operational(&ops, &ops_ep.secret, "endpoint.recovered").await;
+    assert_eq!(data["endpoint_id"], ep.id.as_str());
+    for (kind, data) in operational(&ops, &ops_ep.secret) {
+        assert_ne!(
+            data["endpoint_id"],
+            ops_ep.id.as_str(),
+            "{kind} about the ops endpoint itself"
+        );
+    }
+}

@@ -33,6 +33,11 @@ impl Inner {
                 break;
             }
         }
-        Ok(last.map(|attempt| self.outcome(task, endpoint, &attempt)))
+        let Some(attempt) = last else {
+            return Ok(None);
+        };
+        let outcome = self.outcome(task, endpoint, &attempt);
+        self.tell(task, endpoint, &outcome).await;
+        Ok(Some(outcome))
     }
 }

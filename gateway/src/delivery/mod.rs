@@ -36,6 +36,7 @@ pub mod batch;
 pub mod client;
 mod collect;
 mod failover;
+mod notices;
 pub mod outcome;
 mod quarantine;
 pub mod redeliver;
@@ -59,6 +60,7 @@ use crate::admission::TenantLimitsCache;
 use crate::admission::endpoint::{Admission, CircuitSettings, Flow};
 use crate::model::clock::now_ms;
 use crate::model::{Task, TenantId};
+use crate::notify::Notifier;
 use crate::queue::{Entry, Queue, Stage as QueueStage};
 use crate::store::{AttemptRecord, Endpoint, EndpointLists, Store};
 use crate::telemetry::Metrics;
@@ -85,6 +87,8 @@ pub struct DeliverySettings {
     /// Whether an endpoint must pass its handshake before it gets events.
     pub verification_required: bool,
     pub quarantine: crate::config::QuarantineConfig,
+    /// Failed attempts of one event after which `message.attempt.failing` goes.
+    pub failing_after: u32,
 }
 
 #[derive(Clone)]
@@ -106,6 +110,7 @@ struct Inner {
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     collector: Collector,
+    notify: Notifier,
 }
 
 /// A task on its way through the pipeline, with the stream entries it
@@ -133,6 +138,7 @@ impl Deliverer {
         settings: DeliverySettings,
         metrics: Metrics,
     ) -> Self {
+        let notify = Notifier::new(queue.clone());
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let flow = Flow::new(
             queue.conn(),
@@ -153,6 +159,7 @@ impl Deliverer {
                 permits,
                 tracker: TaskTracker::new(),
                 collector: Collector::default(),
+                notify,
             }),
         }
     }
@@ -357,10 +364,12 @@ impl Inner {
             return Ok(None);
         };
         if let Some(row) = self.flow.settle(task, lease, attempt.succeeded()).await? {
-            self.weigh_failures(task, row).await?;
+            self.weigh_failures(task, &endpoint, row).await?;
         }
         self.record(task, &attempt, &endpoint.url).await?;
-        Ok(Some(self.outcome(task, &endpoint, &attempt)))
+        let outcome = self.outcome(task, &endpoint, &attempt);
+        self.tell(task, &endpoint, &outcome).await;
+        Ok(Some(outcome))
     }
 
     /// Sends one signed request to `url`; `None` when the shutdown grace

@@ -9,7 +9,7 @@ use crate::admission::endpoint::FailureRow;
 use crate::config::QuarantineConfig;
 use crate::model::Task;
 use crate::model::clock::{now_ms, now_rfc3339};
-use crate::store::Quarantine;
+use crate::store::{Endpoint, Quarantine};
 
 /// Why a row of failures quarantines its endpoint, if it does.
 pub(super) fn due(settings: &QuarantineConfig, row: FailureRow, now_ms: u64) -> Option<String> {
@@ -28,7 +28,12 @@ pub(super) fn due(settings: &QuarantineConfig, row: FailureRow, now_ms: u64) -> 
 
 impl Inner {
     /// Quarantines the task's endpoint when its row of failures is long enough.
-    pub(super) async fn weigh_failures(&self, task: &Task, row: FailureRow) -> anyhow::Result<()> {
+    pub(super) async fn weigh_failures(
+        &self,
+        task: &Task,
+        endpoint: &Endpoint,
+        row: FailureRow,
+    ) -> anyhow::Result<()> {
         let settings = &self.settings.quarantine;
         let Some(reason) = due(settings, row, now_ms()) else {
             return Ok(());
@@ -52,6 +57,10 @@ impl Inner {
             self.metrics.endpoints_quarantined.inc();
             tracing::warn!(tenant = %task.tenant, endpoint = %task.endpoint, %reason,
                 "endpoint quarantined; its events are parked until a probe passes");
+            let kind = crate::notify::QUARANTINED;
+            self.notify
+                .endpoint(&task.tenant, kind, endpoint, Some(&reason))
+                .await;
         }
         Ok(())
     }

@@ -101,6 +101,11 @@ impl Inner {
             .await?
         {
             self.metrics.endpoints_disabled_gone.inc();
+            let data = serde_json::json!({"endpoint_id": task.endpoint.as_str(), "reason": reason});
+            let about = task.endpoint.as_str();
+            self.notify
+                .send(&task.tenant, crate::notify::DISABLED, about, data)
+                .await;
             tracing::info!(tenant = %task.tenant, endpoint = %task.endpoint, "endpoint answered 410 Gone; disabled");
         }
         Ok(())

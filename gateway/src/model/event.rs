@@ -23,6 +23,11 @@ pub struct IngestEntry {
     /// The event's time (RFC 3339).
     #[serde(rename = "s", default)]
     pub timestamp: String,
+    /// Set on an operational event (`endpoint.quarantined`, ...): the
+    /// endpoint it is about. It goes to the tenant's operational endpoints
+    /// but that one, whatever they subscribe to.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
 }
 
 impl IngestEntry {

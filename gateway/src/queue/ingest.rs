@@ -22,6 +22,7 @@ fn ingest_entry(event: &NewEvent<'_>, id: &str) -> String {
         event_type: event.event_type.to_string(),
         version: event.version,
         timestamp: event.timestamp.to_string(),
+        about: event.about.map(str::to_string),
     })
     .expect("an ingest entry always serialises")
 }
@@ -51,6 +52,8 @@ pub struct NewEvent<'a> {
     /// `key:<Idempotency-Key>` or `id:<producer's id>`; none for an event
     /// whose id the gateway made (no idempotency record is kept).
     pub dedup_key: Option<&'a str>,
+    /// The endpoint an operational event is about (see [`IngestEntry::about`]).
+    pub about: Option<&'a str>,
 }
 
 impl Queue {

@@ -14,6 +14,7 @@ use crate::delivery::client::HttpClient;
 use crate::delivery::request_headers;
 use crate::model::clock::{now_ms, now_rfc3339};
 use crate::model::new_id;
+use crate::notify::{self, Notifier};
 use crate::store::{Capabilities, Endpoint, Store, Verification, VerificationState};
 use crate::telemetry::Metrics;
 
@@ -33,6 +34,7 @@ struct Inner {
     settings: VerificationConfig,
     quarantine: QuarantineConfig,
     metrics: Metrics,
+    notify: Notifier,
 }
 
 impl Verifier {
@@ -41,6 +43,7 @@ impl Verifier {
         client: HttpClient,
         (settings, quarantine): (VerificationConfig, QuarantineConfig),
         metrics: Metrics,
+        notify: Notifier,
     ) -> Verifier {
         Verifier {
             inner: Arc::new(Inner {
@@ -49,6 +52,7 @@ impl Verifier {
                 settings,
                 quarantine,
                 metrics,
+                notify,
             }),
         }
     }
@@ -101,6 +105,7 @@ impl Inner {
         if endpoint.quarantine.as_ref().is_some_and(|q| !q.by_tenant) {
             return self.probe(tenant, &endpoint).await;
         }
+        let before = endpoint.verification.as_ref().map(|v| v.state);
         let (_, result) = self.ask(&endpoint).await;
         let checked_at = now_rfc3339();
         let changed = self
@@ -122,11 +127,21 @@ impl Inner {
             Ok(_) => {
                 self.metrics.verifications_passed.inc();
                 tracing::info!(%tenant, endpoint = %id, "endpoint verified");
+                if before != Some(VerificationState::Verified) {
+                    let kind = notify::VERIFIED;
+                    self.notify.endpoint(tenant, kind, &endpoint, None).await;
+                }
                 self.settings.every
             }
             Err(why) => {
                 self.metrics.verifications_failed.inc();
                 tracing::info!(%tenant, endpoint = %id, reason = %why, failures, "endpoint verification failed");
+                if failures == 1 {
+                    let kind = notify::VERIFICATION_FAILED;
+                    self.notify
+                        .endpoint(tenant, kind, &endpoint, Some(why))
+                        .await;
+                }
                 backoff(&self.settings, failures)
             }
         };
@@ -182,6 +197,8 @@ impl Inner {
             Ok(_) => {
                 self.store.reset_circuit(tenant, id).await?;
                 self.metrics.endpoints_recovered.inc();
+                let kind = notify::RECOVERED;
+                self.notify.endpoint(tenant, kind, &endpoint, None).await;
                 tracing::info!(%tenant, endpoint = %id,
                     "quarantined endpoint passed its probe; its parked events flow again");
                 endpoint.verification.as_ref().map(|_| self.settings.every)

@@ -19,6 +19,10 @@ pub struct Endpoint {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// It gets the tenant's operational events (`endpoint.quarantined`,
+    /// `message.attempt.exhausted`, ...), except those about itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operational: bool,
     /// Where deliveries go instead while its circuit is open or it is
     /// quarantined for failing, in order (at most 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -266,6 +270,16 @@ impl Endpoint {
         !self.disabled && self.subscribes_to(event_type)
     }
 
+    /// Whether the event of an ingest entry goes here: an operational
+    /// event (about endpoint `about`) to every enabled operational endpoint
+    /// but that one, any other as [`Endpoint::takes`] says.
+    pub fn takes_entry(&self, event_type: &str, about: Option<&str>) -> bool {
+        match about {
+            Some(about) => !self.disabled && self.operational && self.id.as_str() != about,
+            None => self.takes(event_type),
+        }
+    }
+
     /// Why its events must wait now, if they must: it is quarantined, or it
     /// has not passed its handshake ([`Endpoint::unverified`]).
     pub fn held(&self, required: bool) -> Option<String> {
@@ -388,6 +402,7 @@ mod tests {
             event_types: vec![],
             disabled: false,
             disabled_reason: None,
+            operational: false,
             failover_urls: vec![],
             headers: BTreeMap::new(),
             timeout_ms: None,
@@ -406,6 +421,26 @@ mod tests {
             verification: None,
             quarantine: None,
         }
+    }
+
+    #[test]
+    fn operational_events_go_to_operational_endpoints_but_the_one_they_are_about() {
+        let mut ep = endpoint();
+        ep.event_types = vec![Subscription::Any("order.created".into())];
+        assert!(!ep.takes_entry("endpoint.quarantined", Some("ep_2")));
+        ep.operational = true;
+        assert!(ep.takes_entry("endpoint.quarantined", Some("ep_2")));
+        assert!(
+            !ep.takes_entry("endpoint.quarantined", Some("ep_1")),
+            "about itself"
+        );
+        assert!(ep.takes_entry("order.created", None));
+        assert!(
+            !ep.takes_entry("endpoint.quarantined", None),
+            "a producer's event of that name"
+        );
+        ep.disabled = true;
+        assert!(!ep.takes_entry("endpoint.quarantined", Some("ep_2")));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct EndpointIn {
     /// Where deliveries go while its circuit is open or it is quarantined.
     #[serde(default)]
     pub(super) failover_urls: Vec<String>,
+    /// It gets the tenant's operational events (but those about itself).
+    #[serde(default)]
+    pub(super) operational: bool,
     #[serde(default)]
     pub(super) headers: BTreeMap<String, String>,
     pub(super) timeout_ms: Option<u64>,
@@ -50,6 +53,7 @@ pub struct EndpointPatch {
     disabled: Option<bool>,
     headers: Option<BTreeMap<String, String>>,
     failover_urls: Option<Vec<String>>,
+    operational: Option<bool>,
     /// `null` goes back to the default timeout.
     #[serde(default, deserialize_with = "present")]
     timeout_ms: Option<Option<u64>>,
@@ -90,6 +94,9 @@ impl EndpointPatch {
         }
         if let Some(urls) = &self.failover_urls {
             endpoint.failover_urls = urls.clone();
+        }
+        if let Some(operational) = self.operational {
+            endpoint.operational = operational;
         }
         if let Some(timeout) = &self.timeout_ms {
             endpoint.timeout_ms = *timeout;
@@ -161,6 +168,7 @@ pub struct EndpointOut<'a> {
     headers: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     failover_urls: &'a [String],
+    operational: bool,
     timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_schedule: Option<&'a [String]>,
@@ -209,6 +217,7 @@ impl<'a> EndpointOut<'a> {
             disabled_reason: e.disabled_reason.as_deref(),
             headers: &e.headers,
             failover_urls: &e.failover_urls,
+            operational: e.operational,
             timeout_ms: e.timeout_ms,
             retry_schedule: e.retry_schedule.as_deref(),
             rate_per_second: e.rate_per_second,

@@ -109,6 +109,7 @@ pub async fn create(
         event_types: input.event_types,
         disabled: input.disabled,
         disabled_reason: None,
+        operational: input.operational,
         failover_urls: input.failover_urls,
         headers: input.headers,
         timeout_ms: input.timeout_ms,

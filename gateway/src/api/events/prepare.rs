@@ -34,6 +34,7 @@ impl Prepared {
             body: &self.body,
             timestamp: &self.timestamp,
             dedup_key: self.dedup_key.as_deref(),
+            about: None,
         }
     }
 }
