@@ -23,6 +23,8 @@
 //! | `gw:{t.<tenant>}:ep:<id>:inflight` | sorted set | leases of requests in flight to the endpoint, scored by expiry (ms) |
 //! | `gw:{t.<tenant>}:ep:<id>:circuit` | hash | the endpoint's circuit: `failures` in a row, `open_until` (ms) |
 //! | `gw:{t.<tenant>}:ep:<id>:probe` | string | the one half-open probe's lease (expires on its own) |
+//! | `gw:{t.<tenant>}:ep:<id>:poll` | stream | a poll-mode endpoint's events (`e` event id, `m` webhook-id, `b` body, `h` signature headers as JSON), trimmed by MINID after the retention window |
+//! | `gw:{t.<tenant>}:ep:<id>:pollack` | string | the stream id its consumer acknowledged last |
 //! | `gw:{t.<tenant>}:dead` | stream | the tenant's dead letters |
 //! | `gw:{t.<tenant>}:replay:<id>` | string | a replay job and its progress (JSON); expires a day after its last change |
 //! | `gw:{t.<tenant>}:plugins` | sorted set | the tenant's plugin names (score 0, lex order) |
@@ -160,6 +162,16 @@ pub fn attempts(tenant: &str, endpoint: &str) -> String {
 /// A per-endpoint flow-control key (`rate`, `inflight`, `circuit`, `probe`).
 pub fn endpoint_flow(tenant: &str, endpoint: &str, what: &str) -> String {
     format!("gw:{{t.{tenant}}}:ep:{endpoint}:{what}")
+}
+
+/// An endpoint in poll mode: its events as handed to the channel.
+pub fn poll_stream(tenant: &str, endpoint: &str) -> String {
+    format!("gw:{{t.{tenant}}}:ep:{endpoint}:poll")
+}
+
+/// The poll channel's cursor its consumer acknowledged last.
+pub fn poll_cursor(tenant: &str, endpoint: &str) -> String {
+    format!("gw:{{t.{tenant}}}:ep:{endpoint}:pollack")
 }
 
 pub fn replay(tenant: &str, id: &str) -> String {

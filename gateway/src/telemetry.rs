@@ -67,6 +67,7 @@ pub struct Metrics {
     pub endpoints_quarantined: Counter,
     pub endpoints_recovered: Counter,
     pub deliveries_failed_over: Counter,
+    pub deliveries_polled: Counter,
     pub retries_moved: Counter,
     pub tasks_reclaimed: Counter,
     pub redis_data_loss: Counter,
@@ -80,7 +81,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &Counter); 26] = [
+        let counters: [(&str, &str, &Counter); 27] = [
             (
                 "gateway_events_accepted_total",
                 "Events stored on ingest.",
@@ -180,6 +181,11 @@ impl Metrics {
                 "gateway_deliveries_failed_over_total",
                 "Requests sent to an endpoint's failover URL while its circuit was open or it was quarantined.",
                 &self.deliveries_failed_over,
+            ),
+            (
+                "gateway_deliveries_polled_total",
+                "Events handed to a poll-mode endpoint's channel.",
+                &self.deliveries_polled,
             ),
             (
                 "gateway_retries_moved_total",

@@ -103,6 +103,8 @@ fn routes(
         .routes(routes!(endpoints::verify::put_policy))
         .routes(routes!(endpoints::quarantine::quarantine))
         .routes(routes!(endpoints::quarantine::release))
+        .routes(routes!(endpoints::poll::poll))
+        .routes(routes!(endpoints::poll::ack))
         .routes(routes!(endpoints::attempts))
         .routes(routes!(endpoints::replays::replay))
         .routes(routes!(endpoints::replays::get_replay))
@@ -243,6 +245,8 @@ mod tests {
             ("POST", "/v1/endpoints/{id}/verify"),
             ("POST", "/v1/endpoints/{id}/quarantine"),
             ("POST", "/v1/endpoints/{id}/release"),
+            ("GET", "/v1/endpoints/{id}/poll"),
+            ("POST", "/v1/endpoints/{id}/poll/ack"),
             (
                 "PUT",
                 "/v1/admin/tenants/{tenant}/endpoints/{id}/verification",

@@ -18,7 +18,8 @@
 //! - **send** one signed request through the [`Transport`] (a batch: one
 //!   JSON array, `webhook-id` the batch id); to the endpoint's failover
 //!   URLs instead while its circuit is open or it is quarantined
-//!   ([`failover`]).
+//!   ([`failover`]). A poll-mode endpoint's task is appended to its poll
+//!   channel instead ([`poll`]).
 //! - **record** the attempt in the endpoint's attempt log (once per member
 //!   event, with the batch id) and give the flow-control lease back.
 //! - **settle** by the [`Outcome`]: 2xx delivered; any other answer, a
@@ -38,6 +39,7 @@ mod collect;
 mod failover;
 mod notices;
 pub mod outcome;
+mod poll;
 mod quarantine;
 pub mod redeliver;
 pub mod replay;
@@ -333,6 +335,9 @@ impl Inner {
     ) -> anyhow::Result<Option<Outcome>> {
         let timeout = self.timeout(&endpoint);
         let body = joined(task, bodies);
+        if !endpoint.mode.is_push() {
+            return Ok(Some(self.hand_to_poll(task, &endpoint, &body).await?));
+        }
         if endpoint.quarantine.is_some() {
             // Only an endpoint that fails over gets this far quarantined.
             return self.fail_over(task, &endpoint, &body, timeout).await;

@@ -6,9 +6,11 @@
 //! hash tag. Key names live in [`crate::keys`].
 
 mod ingest;
+mod poll;
 mod reader;
 
 pub use ingest::{NewEvent, Stored};
+pub use poll::Polled;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};

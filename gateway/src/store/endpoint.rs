@@ -19,6 +19,9 @@ pub struct Endpoint {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// How its consumer gets events: pushed to `url`, or polled.
+    #[serde(default, skip_serializing_if = "Mode::is_push")]
+    pub mode: Mode,
     /// It gets the tenant's operational events (`endpoint.quarantined`,
     /// `message.attempt.exhausted`, ...), except those about itself.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -62,6 +65,23 @@ pub struct Endpoint {
     /// (unless the tenant quarantined it) a probe goes now and then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<Quarantine>,
+}
+
+/// How an endpoint's consumer gets its events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// POSTed to its `url`.
+    #[default]
+    Push,
+    /// Never pushed: kept in its poll channel for `GET .../poll`.
+    Poll,
+}
+
+impl Mode {
+    pub fn is_push(&self) -> bool {
+        *self == Mode::Push
+    }
 }
 
 /// Why and since when an endpoint is quarantined, and how its probes went.
@@ -343,7 +363,7 @@ impl Endpoint {
     /// Its batching, unless the consumer declared it takes no batches.
     pub fn batching(&self) -> Option<Batching> {
         let refused = self.declared().and_then(|c| c.accepts_batches) == Some(false);
-        self.batch.filter(|_| !refused)
+        self.batch.filter(|_| !refused && self.mode.is_push())
     }
 
     /// The schema version this endpoint wants events of `event_type` at.
@@ -402,6 +422,7 @@ mod tests {
             event_types: vec![],
             disabled: false,
             disabled_reason: None,
+            mode: Mode::Push,
             operational: false,
             failover_urls: vec![],
             headers: BTreeMap::new(),

@@ -15,14 +15,14 @@ mod tenants;
 mod verifications;
 
 pub use endpoint::{
-    Batching, Capabilities, Circuit, CircuitState, Endpoint, EndpointSecret, OnPluginError,
+    Batching, Capabilities, Circuit, CircuitState, Endpoint, EndpointSecret, Mode, OnPluginError,
     PluginRef, Quarantine, Subscription, Verification, VerificationState,
 };
 pub use endpoint_lists::EndpointLists;
 pub use event_types::{
     ContractSettings, EventTypeRecord, SchemaVersion, Transform, TypeContract, Unregistered,
 };
-pub use events::{AttemptRecord, StoredEvent, delivery_body};
+pub use events::{AttemptRecord, StoredEvent, delivery_body, is_stream_id};
 pub use plugins::{CompileStatus, Plugin, PluginVersion, TenantLimits};
 pub use replays::{ReplayJob, ReplayState};
 pub use tenants::Tenant;

@@ -7,14 +7,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::store::{
-    Batching, Circuit, Endpoint, OnPluginError, PluginRef, Quarantine, Subscription, Verification,
+    Batching, Circuit, Endpoint, Mode, OnPluginError, PluginRef, Quarantine, Subscription,
+    Verification,
 };
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
-    /// Where deliveries are POSTed.
+    /// Where deliveries are POSTed (may be left out in poll mode).
+    #[serde(default)]
     pub(super) url: String,
+    /// `push` (the default) or `poll`.
+    #[serde(default)]
+    pub(super) mode: Mode,
     #[serde(default)]
     pub(super) description: String,
     #[serde(default)]
@@ -149,6 +154,7 @@ pub enum EndpointState {
 pub struct EndpointOut<'a> {
     id: &'a str,
     url: &'a str,
+    mode: Mode,
     state: EndpointState,
     /// Why it is pending or quarantined, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,6 +213,7 @@ impl<'a> EndpointOut<'a> {
         EndpointOut {
             id: &e.id,
             url: &e.url,
+            mode: e.mode,
             state,
             state_reason: held,
             quarantine: e.quarantine.as_ref(),

@@ -9,7 +9,20 @@ use crate::store::{Endpoint, Subscription};
 
 pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut Vec<FieldError>) {
     let config = &state.config.delivery;
-    validate::url(&endpoint.url, config.allow_private_destinations, errors);
+    if endpoint.mode.is_push() || !endpoint.url.is_empty() {
+        validate::url(&endpoint.url, config.allow_private_destinations, errors);
+    }
+    if !endpoint.mode.is_push() {
+        if endpoint.batch.is_some() {
+            errors.push(FieldError::new("/batch", "a poll endpoint does not batch"));
+        }
+        if !endpoint.failover_urls.is_empty() {
+            errors.push(FieldError::new(
+                "/failover_urls",
+                "a poll endpoint is never pushed to",
+            ));
+        }
+    }
     if endpoint.description.len() > 1024 {
         errors.push(FieldError::new(
             "/description",

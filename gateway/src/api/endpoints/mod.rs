@@ -8,6 +8,7 @@
 
 mod body;
 mod check;
+pub(super) mod poll;
 pub(super) mod quarantine;
 pub(super) mod replays;
 pub(super) mod secrets;
@@ -109,6 +110,7 @@ pub async fn create(
         event_types: input.event_types,
         disabled: input.disabled,
         disabled_reason: None,
+        mode: input.mode,
         operational: input.operational,
         failover_urls: input.failover_urls,
         headers: input.headers,
@@ -125,7 +127,9 @@ pub async fn create(
             secret: secret.clone(),
             expires_at_ms: None,
         }],
-        verification: state.verifier.required().then(Verification::pending),
+        // A poll endpoint has no URL to prove.
+        verification: (state.verifier.required() && input.mode.is_push())
+            .then(Verification::pending),
         quarantine: None,
     };
     check_fields(&state, &endpoint, &mut errors);
