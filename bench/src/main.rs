@@ -14,9 +14,12 @@
 //! 12. and 13. ingest of events of a type the tenant did not register, then
 //!     of a type registered with a 20-field schema that every event is
 //!     validated against (and the ratio of 13 to 12);
+//! 14. to 16. a poll-mode endpoint's channel read back with `limit=100`, a
+//!     long poll woken by one new event, and the same single events pushed
+//!     (and the ratio of 15 to 16);
 //!
 //! (`--ingest-only` runs 1 to 3, `--plugins-only` 6 to 9, `--fanout-only`
-//! 10 and 11, `--contracts-only` 12 and 13), then prints a table with PASS/MISS per
+//! 10 and 11, `--contracts-only` 12 and 13, `--poll-only` 14 to 16), then prints a table with PASS/MISS per
 //! target. Every phase is bounded in time and count; the exit code is 0
 //! only when every target was met.
 
@@ -28,6 +31,7 @@ mod harness;
 mod load;
 mod paired;
 mod plugins;
+mod poll;
 mod receiver;
 mod redis_server;
 mod report;
@@ -68,7 +72,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Parser)]
 #[command(
     about = "Benchmarks the gateway against raw Redis and a bare axum handler",
-    group(ArgGroup::new("only").args(["ingest_only", "plugins_only", "fanout_only", "contracts_only"]))
+    group(ArgGroup::new("only").args(["ingest_only", "plugins_only", "fanout_only", "contracts_only", "poll_only"]))
 )]
 struct Args {
     /// Run Redis with an append-only file fsynced on every write
@@ -93,6 +97,9 @@ struct Args {
     /// Run only the event-contract phases (12 and 13).
     #[arg(long)]
     contracts_only: bool,
+    /// Run only the pull-channel phases and their push baseline (14 to 16).
+    #[arg(long)]
+    poll_only: bool,
 }
 
 /// What every phase shares.
@@ -140,7 +147,12 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     };
     let concurrency = usize::from(args.concurrency);
     let run_started = Instant::now();
-    let all = !(args.ingest_only || args.plugins_only || args.fanout_only || args.contracts_only);
+    let all = !(args.ingest_only
+        || args.plugins_only
+        || args.fanout_only
+        || args.contracts_only
+        || args.poll_only);
+    let poll_phases = all || args.poll_only;
     let (ingest_phases, plugin_phases, fanout_phases, contract_phases) = (
         all || args.ingest_only,
         all || args.plugins_only,
@@ -224,6 +236,10 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
     if contract_phases {
         bench.contracts(&gateway).await?;
+    }
+    if poll_phases {
+        eprintln!("[14/16] pull channel and push, one gateway");
+        bench.poll(&gateway, &receiver).await?;
     }
 
     gateway.stop().await?;
