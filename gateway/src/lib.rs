@@ -125,7 +125,13 @@ pub async fn run(
     let liveness = Liveness::default();
     let endpoint_lists = store::EndpointLists::new(store.clone());
     let limits = admission::TenantLimitsCache::new(store.clone());
-    let deliverer = deliverer(&config, &queue, &store, &endpoint_lists, &limits, &metrics)?;
+    let contracts = contracts::Contracts::new(store.clone());
+    let lookups = delivery::Lookups {
+        endpoints: endpoint_lists.clone(),
+        limits: limits.clone(),
+        contracts: contracts.clone(),
+    };
+    let deliverer = deliverer(&config, &queue, &store, lookups, &metrics)?;
     let verifier = readiness::Verifier::new(
         store.clone(),
         delivery::client::HttpClient::new(config.delivery.allow_private_destinations)?,
@@ -133,7 +139,6 @@ pub async fn run(
         metrics.clone(),
         notify::Notifier::new(queue.clone()),
     );
-    let contracts = contracts::Contracts::new(store.clone());
     let chain = chain::Chain::new(
         host,
         admission::lane::Lane::new(config.plugins.threads)?,
@@ -224,8 +229,7 @@ fn deliverer(
     config: &Config,
     queue: &Queue,
     store: &Store,
-    endpoint_lists: &store::EndpointLists,
-    limits: &admission::TenantLimitsCache,
+    lookups: delivery::Lookups,
     metrics: &Metrics,
 ) -> anyhow::Result<Deliverer> {
     let d = &config.delivery;
@@ -247,8 +251,7 @@ fn deliverer(
     Ok(Deliverer::new(
         queue.clone(),
         store.clone(),
-        endpoint_lists.clone(),
-        limits.clone(),
+        lookups,
         Arc::new(transport),
         settings,
         metrics.clone(),

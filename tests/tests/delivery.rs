@@ -206,6 +206,54 @@ async fn an_endpoints_own_retry_schedule_is_followed_to_the_second() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_default_retry_schedule_serves_endpoints_without_their_own() {
+    let (_redis, _gw, api, tenant, receiver) = setup(GatewayOptions::default()).await;
+    let bad = json!({"retry_schedule": ["0s", "nope"]});
+    let (status, body) = api
+        .call(Method::PUT, "/v1/settings", &tenant.key, Some(bad))
+        .await;
+    assert_eq!(
+        (status, &body["errors"][0]["pointer"]),
+        (422, &json!("/retry_schedule/1")),
+        "{body}"
+    );
+    let (_, settings) = api.get("/v1/settings", &tenant.key).await;
+    assert!(settings.get("retry_schedule").is_none(), "{settings}");
+    let default = json!({"unregistered_types": "accept", "retry_schedule": ["0s", "300ms"]});
+    let (status, body) = api
+        .call(Method::PUT, "/v1/settings", &tenant.key, Some(default))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    receiver.set_default(Reply::status(500));
+    api.create_endpoint(&tenant, json!({"url": receiver.url("/")}))
+        .await;
+    let own = json!({"url": receiver.url("/own"), "retry_schedule": ["0s", "300ms", "300ms"]});
+    api.create_endpoint(&tenant, own).await;
+    let id = api
+        .post_event(&tenant, json!({"type": "a.b", "data": {}}))
+        .await;
+    let dead = wait_until("dead-lettered at both endpoints", WAIT, || async {
+        let (_, event) = api.get(&format!("/v1/events/{id}"), &tenant.key).await;
+        let deliveries = event["deliveries"].as_array().cloned().unwrap_or_default();
+        let done =
+            deliveries.len() == 2 && deliveries.iter().all(|d| d["status"] == "dead_lettered");
+        done.then_some(deliveries)
+    })
+    .await;
+    let mut attempts: Vec<u64> = dead
+        .iter()
+        .map(|d| d["attempts"].as_u64().unwrap())
+        .collect();
+    attempts.sort();
+    assert_eq!(
+        attempts,
+        [2, 3],
+        "the tenant's 2 attempts, and the endpoint's own 3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_schedule_out_of_bounds_is_refused_and_changes_nothing() {
     let (_redis, _gw, api, tenant, receiver) = setup(GatewayOptions::default()).await;
     let too_many: Vec<&str> = vec!["1s"; 21];

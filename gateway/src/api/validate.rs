@@ -3,6 +3,47 @@
 
 use crate::model::FieldError;
 
+/// An endpoint's (or a tenant's default) retry schedule at `/retry_schedule`:
+/// durations, at most `delivery.endpoint_schedule_max_attempts` of them,
+/// adding up to at most `delivery.endpoint_schedule_max_total` and a minute
+/// less than the retention (so an event outlives its last attempt).
+pub fn retry_schedule(
+    config: &crate::config::Config,
+    schedule: &[String],
+    errors: &mut Vec<FieldError>,
+) {
+    let delivery = &config.delivery;
+    let most = delivery.endpoint_schedule_max_attempts;
+    if schedule.is_empty() || schedule.len() > most {
+        errors.push(FieldError::new(
+            "/retry_schedule",
+            format!("must list between 1 and {most} delays"),
+        ));
+        return;
+    }
+    let mut total = std::time::Duration::ZERO;
+    for (i, delay) in schedule.iter().enumerate() {
+        match crate::config::parse_duration(delay) {
+            Ok(d) => total += d,
+            Err(e) => errors.push(FieldError::new(format!("/retry_schedule/{i}"), e)),
+        }
+    }
+    let kept = config.ingest.retention;
+    let bound = delivery
+        .endpoint_schedule_max_total
+        .min(kept.saturating_sub(std::time::Duration::from_secs(60)));
+    if total > bound {
+        errors.push(FieldError::new(
+            "/retry_schedule",
+            format!(
+                "its delays add up to {} s, over the operator's bound of {} s",
+                total.as_secs(),
+                bound.as_secs()
+            ),
+        ));
+    }
+}
+
 /// Event types: `order.created`, `invoice:paid`, up to 256 characters.
 pub fn event_type(pointer: &str, value: &str, errors: &mut Vec<FieldError>) {
     token(pointer, value, 256, errors);

@@ -36,7 +36,7 @@ impl Inner {
         let Some(attempt) = last else {
             return Ok(None);
         };
-        let outcome = self.outcome(task, endpoint, &attempt);
+        let outcome = self.outcome(task, endpoint, &attempt).await?;
         self.tell(task, endpoint, &outcome).await;
         Ok(Some(outcome))
     }

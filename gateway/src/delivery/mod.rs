@@ -60,6 +60,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::TenantLimitsCache;
 use crate::admission::endpoint::{Admission, CircuitSettings, Flow};
+use crate::contracts::Contracts;
 use crate::model::clock::now_ms;
 use crate::model::{Task, TenantId};
 use crate::notify::Notifier;
@@ -98,10 +99,19 @@ pub struct Deliverer {
     inner: Arc<Inner>,
 }
 
+/// What the delivery stage reads of its tenants' setup, each through its
+/// own cache: endpoints, limits (rates), settings (a default retry schedule).
+pub struct Lookups {
+    pub endpoints: EndpointLists,
+    pub limits: TenantLimitsCache,
+    pub contracts: Contracts,
+}
+
 struct Inner {
     queue: Queue,
     store: Store,
     endpoints: EndpointLists,
+    contracts: Contracts,
     transport: Arc<dyn Transport>,
     flow: Flow,
     settings: DeliverySettings,
@@ -134,12 +144,16 @@ impl Deliverer {
     pub fn new(
         queue: Queue,
         store: Store,
-        endpoints: EndpointLists,
-        limits: TenantLimitsCache,
+        lookups: Lookups,
         transport: Arc<dyn Transport>,
         settings: DeliverySettings,
         metrics: Metrics,
     ) -> Self {
+        let Lookups {
+            endpoints,
+            limits,
+            contracts,
+        } = lookups;
         let notify = Notifier::new(queue.clone());
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let flow = Flow::new(
@@ -153,6 +167,7 @@ impl Deliverer {
                 queue,
                 store,
                 endpoints,
+                contracts,
                 transport,
                 flow,
                 settings,
@@ -372,7 +387,7 @@ impl Inner {
             self.weigh_failures(task, &endpoint, row).await?;
         }
         self.record(task, &attempt, &endpoint.url).await?;
-        let outcome = self.outcome(task, &endpoint, &attempt);
+        let outcome = self.outcome(task, &endpoint, &attempt).await?;
         self.tell(task, &endpoint, &outcome).await;
         Ok(Some(outcome))
     }
@@ -406,13 +421,25 @@ impl Inner {
         Ok(Some(attempt))
     }
 
-    /// What an attempt comes to, on the endpoint's own retry schedule or
-    /// the gateway's.
-    fn outcome(&self, task: &Task, endpoint: &Endpoint, attempt: &Attempt) -> Outcome {
-        let own = endpoint.retry_schedule.as_deref();
-        let own = own.and_then(|s| self.settings.policy.with_schedule(s));
-        let policy = own.as_ref().unwrap_or(&self.settings.policy);
-        Outcome::of_attempt(policy, task.attempt, attempt, now_ms())
+    /// What an attempt comes to, on the endpoint's own retry schedule, else
+    /// its tenant's default one, else the gateway's.
+    async fn outcome(
+        &self,
+        task: &Task,
+        endpoint: &Endpoint,
+        attempt: &Attempt,
+    ) -> anyhow::Result<Outcome> {
+        let schedule = match &endpoint.retry_schedule {
+            Some(own) => Some(own.clone()),
+            None if !attempt.succeeded() => {
+                let tenant = self.contracts.get(&task.tenant).await?;
+                tenant.settings.retry_schedule.clone()
+            }
+            None => None,
+        };
+        let chosen = schedule.and_then(|s| self.settings.policy.with_schedule(&s));
+        let policy = chosen.as_ref().unwrap_or(&self.settings.policy);
+        Ok(Outcome::of_attempt(policy, task.attempt, attempt, now_ms()))
     }
 
     /// Record: one attempt record per member (sent to `url`), with the

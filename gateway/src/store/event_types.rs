@@ -70,11 +70,16 @@ pub enum Unregistered {
     Refuse,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// A tenant's settings (`PUT /v1/settings` replaces them whole).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractSettings {
     #[serde(default)]
     pub unregistered_types: Unregistered,
+    /// The retry schedule of the tenant's endpoints that set none of their
+    /// own, instead of the gateway's (`"5s"`, `"10m"`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<String>>,
 }
 
 /// One event type with everything registered for it, as read together.

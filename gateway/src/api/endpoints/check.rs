@@ -72,16 +72,7 @@ pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut V
         ));
     }
     if let Some(schedule) = &endpoint.retry_schedule {
-        let kept = state.config.ingest.retention;
-        let bound = config
-            .endpoint_schedule_max_total
-            .min(kept.saturating_sub(std::time::Duration::from_secs(60)));
-        check_schedule(
-            config.endpoint_schedule_max_attempts,
-            bound,
-            schedule,
-            errors,
-        );
+        validate::retry_schedule(&state.config, schedule, errors);
     }
     if let Some(rate) = endpoint.rate_per_second
         && !(1..=MAX_RATE).contains(&rate)
@@ -112,39 +103,6 @@ pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut V
                 format!("must be between 1 and {MAX_BATCH_WAIT_MS}"),
             ));
         }
-    }
-}
-
-/// An endpoint's own retry schedule: durations, within the operator's bounds.
-fn check_schedule(
-    most: usize,
-    bound: std::time::Duration,
-    schedule: &[String],
-    errors: &mut Vec<FieldError>,
-) {
-    if schedule.is_empty() || schedule.len() > most {
-        errors.push(FieldError::new(
-            "/retry_schedule",
-            format!("must list between 1 and {most} delays"),
-        ));
-        return;
-    }
-    let mut total = std::time::Duration::ZERO;
-    for (i, delay) in schedule.iter().enumerate() {
-        match crate::config::parse_duration(delay) {
-            Ok(d) => total += d,
-            Err(e) => errors.push(FieldError::new(format!("/retry_schedule/{i}"), e)),
-        }
-    }
-    if total > bound {
-        errors.push(FieldError::new(
-            "/retry_schedule",
-            format!(
-                "its delays add up to {} s, over the operator's bound of {} s",
-                total.as_secs(),
-                bound.as_secs()
-            ),
-        ));
     }
 }
 

@@ -249,6 +249,13 @@ pub async fn put_settings(
     TenantId(tenant): TenantId,
     Json(settings): Json<ContractSettings>,
 ) -> ApiResult<Response> {
+    if let Some(schedule) = &settings.retry_schedule {
+        let mut errors = Vec::new();
+        crate::api::validate::retry_schedule(&state.config, schedule, &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+    }
     state
         .store
         .put_contract_settings(&tenant, &settings)
