@@ -40,6 +40,7 @@
 //! | `gw:verify:due` | sorted set | `<tenant>\0<endpoint>`s by when their next handshake is due (ms); a gateway that takes one pushes it a lease ahead first |
 //! | `gw:tenants` | sorted set | every tenant id (score 0, listed by lex order) |
 //! | `gw:apikey:<sha256(key)>` | string | the tenant id owning an API key |
+//! | `gw:pollkey:<sha256(key)>` | string | `<tenant>\0<endpoint>` a poll key (`gwp_...`) is good for |
 //!
 //! The partition of an event is chosen from its tenant and its idempotency
 //! key (or its id), or in turn when it has neither, and its delivery tasks
@@ -224,6 +225,11 @@ pub fn contract_settings(tenant: &str) -> String {
 
 pub fn api_key(key_hash: &str) -> String {
     format!("gw:apikey:{key_hash}")
+}
+
+/// A poll key, good for one endpoint's poll routes only.
+pub fn poll_key(key_hash: &str) -> String {
+    format!("gw:pollkey:{key_hash}")
 }
 
 /// Event status field for one endpoint inside the event hash.

@@ -1,7 +1,8 @@
 //! The pull channel of a poll-mode endpoint through the HTTP API, against
 //! a real redis-server: paging with cursors, signatures a consumer can
 //! check, long-poll, resuming from the acknowledged cursor, nothing lost
-//! across a gateway SIGKILL, and bad input refused.
+//! across a gateway SIGKILL, poll keys scoped to one endpoint, and bad input
+//! refused.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -248,4 +249,55 @@ async fn bad_poll_input_is_refused_and_changes_nothing() {
         .get(&format!("/v1/endpoints/{}/poll", push.id), &tenant.key)
         .await;
     assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_key_polls_its_own_endpoint_and_nothing_else() {
+    let redis = Redis::ephemeral();
+    let gateway = Gateway::spawn(&redis);
+    let api = gateway.api();
+    let tenant = api.create_tenant("acme").await;
+    let ep = poll_endpoint(&api, &tenant).await;
+    let other = poll_endpoint(&api, &tenant).await;
+    let keys = format!("/v1/endpoints/{}/poll/keys", ep.id);
+    let (status, made) = api.call(Method::POST, &keys, &tenant.key, None).await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("gwp_"), "{made}");
+    post(&api, &tenant, 0..3).await;
+    drain(&api, &tenant, &ep.id, 3).await;
+
+    let scoped = Tenant {
+        id: tenant.id.clone(),
+        key: key.clone(),
+    };
+    let page = poll(&api, &scoped, &ep.id, "?cursor=0").await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 3, "{page}");
+    let ack = format!("/v1/endpoints/{}/poll/ack", ep.id);
+    let cursor = page["next_cursor"].clone();
+    let (status, _) = api
+        .call(Method::POST, &ack, &key, Some(json!({"cursor": cursor})))
+        .await;
+    assert_eq!(status, 204);
+
+    let elsewhere = [
+        (Method::GET, format!("/v1/endpoints/{}/poll", other.id), 404),
+        (Method::GET, format!("/v1/endpoints/{}", ep.id), 401),
+        (Method::GET, "/v1/endpoints".to_string(), 401),
+        (Method::POST, keys.clone(), 401),
+    ];
+    for (method, path, want) in elsewhere {
+        let (status, body) = api.call(method.clone(), &path, &key, None).await;
+        assert_eq!(status, want, "{method} {path}: {body}");
+    }
+    let (status, _) = api
+        .get(&format!("/v1/endpoints/{}/poll", ep.id), "gwp_not-a-key")
+        .await;
+    assert_eq!(status, 401);
+    let push = api
+        .create_endpoint(&tenant, json!({"url": "http://127.0.0.1:1/hook"}))
+        .await;
+    let push_keys = format!("/v1/endpoints/{}/poll/keys", push.id);
+    let (status, body) = api.call(Method::POST, &push_keys, &tenant.key, None).await;
+    assert_eq!(status, 409, "no poll key for a push endpoint: {body}");
 }

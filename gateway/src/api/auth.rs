@@ -77,6 +77,42 @@ impl FromRequestParts<AppState> for TenantId {
     }
 }
 
+/// Who calls a poll route: a tenant (its API key), or the holder of a
+/// poll key, good for one endpoint only (`endpoint`).
+pub struct PollCaller {
+    pub tenant: String,
+    pub endpoint: Option<String>,
+}
+
+impl PollCaller {
+    /// Whether it may poll endpoint `id` (of its tenant).
+    pub fn may_poll(&self, id: &str) -> bool {
+        self.endpoint.as_deref().is_none_or(|e| e == id)
+    }
+}
+
+impl FromRequestParts<AppState> for PollCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let prefix = crate::store::POLL_KEY_PREFIX;
+        let Some(key) = bearer(parts).filter(|k| k.starts_with(prefix)) else {
+            let TenantId(tenant) = TenantId::from_request_parts(parts, state).await?;
+            return Ok(PollCaller {
+                tenant,
+                endpoint: None,
+            });
+        };
+        match state.store.poll_key_scope(key).await? {
+            Some((tenant, endpoint)) => Ok(PollCaller {
+                tenant,
+                endpoint: Some(endpoint),
+            }),
+            None => Err(unauthorized(parts, state)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

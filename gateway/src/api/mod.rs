@@ -26,7 +26,7 @@ use axum::{Extension, Router};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-pub use auth::{Operator, TenantId};
+pub use auth::{Operator, PollCaller, TenantId};
 pub use extract::{Json, PageQuery, Query, parse_json};
 
 use crate::error::ApiError;
@@ -105,6 +105,7 @@ fn routes(
         .routes(routes!(endpoints::quarantine::release))
         .routes(routes!(endpoints::poll::poll))
         .routes(routes!(endpoints::poll::ack))
+        .routes(routes!(endpoints::poll::create_key))
         .routes(routes!(endpoints::attempts))
         .routes(routes!(endpoints::replays::replay))
         .routes(routes!(endpoints::replays::get_replay))
@@ -247,6 +248,7 @@ mod tests {
             ("POST", "/v1/endpoints/{id}/release"),
             ("GET", "/v1/endpoints/{id}/poll"),
             ("POST", "/v1/endpoints/{id}/poll/ack"),
+            ("POST", "/v1/endpoints/{id}/poll/keys"),
             (
                 "PUT",
                 "/v1/admin/tenants/{tenant}/endpoints/{id}/verification",

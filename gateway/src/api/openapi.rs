@@ -24,6 +24,8 @@ use crate::error::{PROBLEM_JSON, Problem};
 
 /// The security scheme of the tenant routes.
 pub const TENANT_API_KEY: &str = "tenant_api_key";
+/// The security scheme a poll-mode endpoint's own routes also take.
+pub const POLL_KEY: &str = "poll_key";
 /// The security scheme of the operator routes.
 pub const OPERATOR_TOKEN: &str = "operator_token";
 
@@ -68,6 +70,10 @@ impl Modify for SecuritySchemes {
             (
                 OPERATOR_TOKEN,
                 "The gateway's operator token (`operator_token` in its configuration)",
+            ),
+            (
+                POLL_KEY,
+                "A poll key (`gwp_...`): good for one poll-mode endpoint's poll routes only",
             ),
         ] {
             let scheme = HttpBuilder::new()

@@ -10,6 +10,7 @@ mod endpoints;
 mod event_types;
 mod events;
 mod plugins;
+mod poll_keys;
 mod replays;
 mod tenants;
 mod verifications;
@@ -24,6 +25,7 @@ pub use event_types::{
 };
 pub use events::{AttemptRecord, StoredEvent, delivery_body, is_stream_id};
 pub use plugins::{CompileStatus, Plugin, PluginVersion, TenantLimits};
+pub use poll_keys::POLL_KEY_PREFIX;
 pub use replays::{ReplayJob, ReplayState};
 pub use tenants::Tenant;
 

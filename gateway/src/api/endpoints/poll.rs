@@ -1,7 +1,8 @@
 //! The pull channel of an endpoint in poll mode: the consumer reads its
 //! events from a cursor (long-polling with `wait_ms`), each with the
 //! signature headers a push would carry, and acknowledges a cursor so that
-//! a consumer that restarts resumes after it.
+//! a consumer that restarts resumes after it. Both routes take the tenant's
+//! API key or a poll key made for that one endpoint.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::load;
 use crate::api::openapi::{BodyErrors, TenantErrors};
-use crate::api::{Json, Query, TenantId};
+use crate::api::{Json, PollCaller, Query, TenantId};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::queue::Polled;
 use crate::state::AppState;
@@ -74,8 +75,11 @@ fn polled_out(p: Polled) -> PolledOut {
     }
 }
 
-async fn poll_endpoint(state: &AppState, tenant: &str, id: &str) -> ApiResult<Endpoint> {
-    let endpoint = load(state, tenant, id).await?;
+async fn poll_endpoint(state: &AppState, caller: &PollCaller, id: &str) -> ApiResult<Endpoint> {
+    if !caller.may_poll(id) {
+        return Err(ApiError::NotFound("endpoint"));
+    }
+    let endpoint = load(state, &caller.tenant, id).await?;
     if endpoint.mode.is_push() {
         return Err(ApiError::Conflict(
             "the endpoint is in push mode: its events are POSTed to its url, not polled".into(),
@@ -95,7 +99,7 @@ fn cursor_ok(cursor: &str) -> bool {
     operation_id = "poll_endpoint",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id"), PollQuery),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = []), ("poll_key" = [])),
     responses(
         (status = OK, description = "The next events, oldest first", body = PollPage),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -107,7 +111,7 @@ fn cursor_ok(cursor: &str) -> bool {
 )]
 pub async fn poll(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    caller: PollCaller,
     Path(id): Path<String>,
     Query(query): Query<PollQuery>,
 ) -> ApiResult<Response> {
@@ -131,7 +135,8 @@ pub async fn poll(
         let message = format!("`{cursor}` is not a cursor this channel gave");
         return Err(ApiError::invalid("query:cursor", message));
     }
-    poll_endpoint(&state, &tenant, &id).await?;
+    poll_endpoint(&state, &caller, &id).await?;
+    let tenant = caller.tenant;
     let cursor = match query.cursor {
         Some(c) => c,
         None => state
@@ -170,7 +175,7 @@ pub struct AckIn {
     operation_id = "ack_endpoint_poll",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = []), ("poll_key" = [])),
     responses(
         (status = NO_CONTENT, description = "Acknowledged"),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -183,7 +188,7 @@ pub struct AckIn {
 )]
 pub async fn ack(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    caller: PollCaller,
     Path(id): Path<String>,
     Json(input): Json<AckIn>,
 ) -> ApiResult<axum::http::StatusCode> {
@@ -193,7 +198,56 @@ pub async fn ack(
             "is not a cursor this channel gave",
         ));
     }
-    poll_endpoint(&state, &tenant, &id).await?;
-    state.queue.poll_ack(&tenant, &id, &input.cursor).await?;
+    poll_endpoint(&state, &caller, &id).await?;
+    state
+        .queue
+        .poll_ack(&caller.tenant, &id, &input.cursor)
+        .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// A poll key, shown once.
+#[derive(Serialize, ToSchema)]
+struct PollKeyOut {
+    endpoint_id: String,
+    /// `gwp_...`: good for this endpoint's poll routes only.
+    key: String,
+}
+
+/// Make a poll key for an endpoint
+///
+/// A credential for the endpoint's consumer: it may poll and acknowledge
+/// this endpoint, and nothing else. Shown only here.
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{id}/poll/keys",
+    operation_id = "create_endpoint_poll_key",
+    tag = "endpoints",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    security(("tenant_api_key" = [])),
+    responses(
+        (status = CREATED, description = "The key", body = PollKeyOut),
+        (status = NOT_FOUND, description = "No such endpoint", body = Problem,
+            content_type = PROBLEM_JSON),
+        (status = CONFLICT, description = "The endpoint is in push mode", body = Problem,
+            content_type = PROBLEM_JSON),
+        TenantErrors,
+    ),
+)]
+pub async fn create_key(
+    State(state): State<AppState>,
+    TenantId(tenant): TenantId,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let caller = PollCaller {
+        tenant,
+        endpoint: None,
+    };
+    poll_endpoint(&state, &caller, &id).await?;
+    let key = state.store.create_poll_key(&caller.tenant, &id).await?;
+    let out = PollKeyOut {
+        endpoint_id: id,
+        key,
+    };
+    Ok((axum::http::StatusCode::CREATED, axum::Json(out)).into_response())
 }
