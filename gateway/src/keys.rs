@@ -115,17 +115,24 @@ pub fn parked(p: u16, tenant: &str, endpoint: &str) -> String {
     format!("gw:{{p{p}}}:parked:{tenant}:{endpoint}")
 }
 
-/// The endpoints with tasks parked in partition `p`, as [`parked_member`]s.
+/// The endpoints with tasks parked in partition `p`, as [`endpoint_member`]s.
 pub fn parked_index(p: u16) -> String {
     format!("gw:{{p{p}}}:parked")
 }
 
-/// How [`parked_index`] names an endpoint.
-pub fn parked_member(tenant: &str, endpoint: &str) -> String {
+/// How a set or a value names one endpoint: `<tenant>\0<endpoint>`
+/// ([`parked_index`], [`VERIFY_DUE`], a [`poll_key`]'s scope).
+pub fn endpoint_member(tenant: &str, endpoint: &str) -> String {
     format!("{tenant}\0{endpoint}")
 }
 
-/// Endpoints by when their next handshake is due (ms), as [`parked_member`]s.
+/// The `(tenant, endpoint)` an [`endpoint_member`] names.
+pub fn parse_endpoint_member(member: &str) -> Option<(String, String)> {
+    let (tenant, endpoint) = member.split_once('\0')?;
+    Some((tenant.to_string(), endpoint.to_string()))
+}
+
+/// Endpoints by when their next handshake is due (ms), as [`endpoint_member`]s.
 pub const VERIFY_DUE: &str = "gw:verify:due";
 
 pub fn event(p: u16, tenant: &str, event: &str) -> String {

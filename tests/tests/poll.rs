@@ -7,7 +7,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use gateway_tests::{Api, Gateway, Recorded, Redis, Tenant, verify_signature, wait_until};
+use gateway_tests::{
+    Api, Gateway, Recorded, Redis, Setup, Tenant, setup, verify_signature, wait_until,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -72,10 +74,12 @@ async fn poll_endpoint(api: &Api, tenant: &Tenant) -> gateway_tests::Endpoint {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_paged_with_cursors_and_signed_as_a_push_would_be() {
-    let redis = Redis::ephemeral();
-    let gateway = Gateway::spawn(&redis);
-    let api = gateway.api();
-    let tenant = api.create_tenant("acme").await;
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
     let ep = poll_endpoint(&api, &tenant).await;
     post(&api, &tenant, 0..25).await;
     drain(&api, &tenant, &ep.id, 25).await;
@@ -105,10 +109,12 @@ async fn events_are_paged_with_cursors_and_signed_as_a_push_would_be() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_wakes_when_an_event_arrives() {
-    let redis = Redis::ephemeral();
-    let gateway = Gateway::spawn(&redis);
-    let api = gateway.api();
-    let tenant = api.create_tenant("acme").await;
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
     let ep = poll_endpoint(&api, &tenant).await;
     let empty = poll(&api, &tenant, &ep.id, "?wait_ms=300").await;
     assert_eq!(empty["data"], json!([]), "nothing came within the wait");
@@ -185,10 +191,12 @@ async fn a_consumer_resumes_from_its_acknowledged_cursor_and_nothing_is_lost_acr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_poll_input_is_refused_and_changes_nothing() {
-    let redis = Redis::ephemeral();
-    let gateway = Gateway::spawn(&redis);
-    let api = gateway.api();
-    let tenant = api.create_tenant("acme").await;
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
     let creates = [
         (json!({"mode": "pull"}), "/mode"),
         (
@@ -253,10 +261,12 @@ async fn bad_poll_input_is_refused_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_key_polls_its_own_endpoint_and_nothing_else() {
-    let redis = Redis::ephemeral();
-    let gateway = Gateway::spawn(&redis);
-    let api = gateway.api();
-    let tenant = api.create_tenant("acme").await;
+    let Setup {
+        _redis,
+        _gateway,
+        api,
+        tenant,
+    } = setup().await;
     let ep = poll_endpoint(&api, &tenant).await;
     let other = poll_endpoint(&api, &tenant).await;
     let keys = format!("/v1/endpoints/{}/poll/keys", ep.id);

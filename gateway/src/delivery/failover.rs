@@ -22,7 +22,8 @@ impl Inner {
     ) -> anyhow::Result<Option<Outcome>> {
         let mut last = None;
         for url in &endpoint.failover_urls {
-            let Some(attempt) = self.send(task, endpoint, url, body, timeout).await? else {
+            let sent = self.send(task, endpoint, url, body.to_string(), timeout);
+            let Some(attempt) = sent.await? else {
                 return Ok(None);
             };
             self.record(task, &attempt, url).await?;

@@ -8,8 +8,9 @@
 //! - **load** the endpoint and the bodies. Deleted endpoint or expired
 //!   events: dropped. Disabled endpoint: dead-lettered (redeliver it once
 //!   re-enabled). An endpoint that has not passed its ownership handshake
-//!   (`crate::readiness`): parked, not an attempt, until it does. A fresh task of a batching endpoint is collected instead
-//!   ([`batch`]) and comes back as part of a batch task.
+//!   (`crate::readiness`), or is quarantined: parked, not an attempt, until
+//!   it may take events. A fresh task of a batching endpoint is collected
+//!   instead ([`batch`]) and comes back as part of a batch task.
 //! - **admit** through the endpoint's flow control ([`flow`]: rate,
 //!   in-flight cap, circuit, this process's share of the permits); held
 //!   back: rescheduled to when it may go, its attempt count unchanged and no
@@ -378,7 +379,7 @@ impl Inner {
             }
         };
         let Some(attempt) = self
-            .send(task, &endpoint, &endpoint.url, &body, timeout)
+            .send(task, &endpoint, &endpoint.url, body, timeout)
             .await?
         else {
             return Ok(None);
@@ -392,21 +393,21 @@ impl Inner {
         Ok(Some(outcome))
     }
 
-    /// Sends one signed request to `url`; `None` when the shutdown grace
-    /// ran out first.
+    /// Sends one signed request of `body` to `url`; `None` when the
+    /// shutdown grace ran out first.
     async fn send(
         &self,
         task: &Task,
         endpoint: &Endpoint,
         url: &str,
-        body: &str,
+        body: String,
         timeout: Duration,
     ) -> anyhow::Result<Option<Attempt>> {
         let headers = request_headers(endpoint, &task.msg_id, body.as_bytes())?;
         let request = Request {
             url: url.to_string(),
             headers,
-            body: body.as_bytes().to_vec(),
+            body: body.into_bytes(),
             timeout,
         };
         let attempt = tokio::select! {

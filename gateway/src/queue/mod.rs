@@ -175,7 +175,7 @@ impl Queue {
             Settle::Park { order_ms } => (
                 "park",
                 order_ms,
-                keys::parked_member(&next.tenant, &next.endpoint),
+                keys::endpoint_member(&next.tenant, &next.endpoint),
             ),
             Settle::Finish => ("finish", 0, String::new()),
         };
@@ -228,8 +228,8 @@ impl Queue {
         let members: Vec<String> = self.conn.clone().smembers(keys::parked_index(p)).await?;
         Ok(members
             .iter()
-            .filter_map(|m| m.split_once('\0'))
-            .map(|(t, e)| (t.to_string(), e.to_string()))
+            .map(String::as_str)
+            .filter_map(keys::parse_endpoint_member)
             .collect())
     }
 
@@ -249,7 +249,7 @@ impl Queue {
             .key(keys::parked_index(p))
             .key(keys::delivery_stream(p))
             .arg(limit)
-            .arg(keys::parked_member(tenant, endpoint))
+            .arg(keys::endpoint_member(tenant, endpoint))
             .invoke_async(&mut self.conn.clone())
             .await
     }

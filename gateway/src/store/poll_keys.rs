@@ -24,7 +24,7 @@ impl Store {
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let key = format!("{POLL_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw));
-        let scope = keys::parked_member(tenant, endpoint);
+        let scope = keys::endpoint_member(tenant, endpoint);
         let _: () = self
             .conn()
             .set(keys::poll_key(&sha256_hex(key.as_bytes())), scope)
@@ -38,9 +38,6 @@ impl Store {
             .conn()
             .get(keys::poll_key(&sha256_hex(key.as_bytes())))
             .await?;
-        Ok(scope.and_then(|s| {
-            let (tenant, endpoint) = s.split_once('\0')?;
-            Some((tenant.to_string(), endpoint.to_string()))
-        }))
+        Ok(scope.as_deref().and_then(keys::parse_endpoint_member))
     }
 }

@@ -22,7 +22,7 @@ impl Store {
         self.conn()
             .zadd(
                 keys::VERIFY_DUE,
-                keys::parked_member(tenant, endpoint),
+                keys::endpoint_member(tenant, endpoint),
                 at_ms,
             )
             .await
@@ -35,7 +35,7 @@ impl Store {
         endpoint: &str,
     ) -> redis::RedisResult<()> {
         self.conn()
-            .zrem(keys::VERIFY_DUE, keys::parked_member(tenant, endpoint))
+            .zrem(keys::VERIFY_DUE, keys::endpoint_member(tenant, endpoint))
             .await
     }
 
@@ -56,8 +56,8 @@ impl Store {
             .await?;
         Ok(taken
             .iter()
-            .filter_map(|m| m.split_once('\0'))
-            .map(|(t, e)| (t.to_string(), e.to_string()))
+            .map(String::as_str)
+            .filter_map(keys::parse_endpoint_member)
             .collect())
     }
 
@@ -68,7 +68,7 @@ impl Store {
         endpoint: &str,
     ) -> redis::RedisResult<Option<u64>> {
         self.conn()
-            .zscore(keys::VERIFY_DUE, keys::parked_member(tenant, endpoint))
+            .zscore(keys::VERIFY_DUE, keys::endpoint_member(tenant, endpoint))
             .await
     }
 }
