@@ -16,6 +16,12 @@ pub const DEFAULTS: &str = include_str!("../config.default.toml");
 pub struct Config {
     pub listen: SocketAddr,
     pub redis_url: String,
+    /// PEM file of the CAs a `rediss://` server's certificate must chain
+    /// to, instead of the web roots; empty for none.
+    pub redis_ca_file: String,
+    /// The contents of `redis_ca_file`, read once when the config is loaded.
+    #[serde(skip)]
+    pub redis_ca_pem: Option<Vec<u8>>,
     pub operator_token: String,
     pub partitions: u16,
     pub ingest: IngestConfig,
@@ -24,6 +30,7 @@ pub struct Config {
     pub verification: VerificationConfig,
     pub quarantine: QuarantineConfig,
     pub operational: OperationalConfig,
+    pub audit: AuditConfig,
     pub plugins: PluginConfig,
     pub limits: LimitsConfig,
 }
@@ -56,6 +63,9 @@ pub struct DeliveryConfig {
     #[serde(deserialize_with = "duration")]
     pub visibility_timeout: Duration,
     pub allow_private_destinations: bool,
+    /// Endpoints (and failover URLs) must be `https://`, for tenants that
+    /// did not choose otherwise in their settings.
+    pub https_only: bool,
     #[serde(deserialize_with = "duration")]
     pub secret_rotation_overlap: Duration,
     #[serde(deserialize_with = "duration")]
@@ -104,6 +114,15 @@ pub struct QuarantineConfig {
 #[serde(deny_unknown_fields)]
 pub struct OperationalConfig {
     pub failing_after: u32,
+}
+
+/// The audit log (`crate::store::audit`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How long an entry is kept.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
 }
 
 /// Settings of the plugin host (`crate::plugins`).
@@ -176,11 +195,45 @@ impl Config {
 
     /// Deserialises and validates a complete table.
     pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
-        let config: Config = toml::Value::Table(table)
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError(e.to_string()))?;
+        config.redis_ca_pem = config.read_redis_ca()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Reads `redis_ca_file` and checks that it holds CA certificates the
+    /// Redis client takes, and that `redis_url` is one they are used for.
+    fn read_redis_ca(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        if self.redis_ca_file.is_empty() {
+            return Ok(None);
+        }
+        let fail = |m: String| {
+            Err(ConfigError(format!(
+                "redis_ca_file {}: {m}",
+                self.redis_ca_file
+            )))
+        };
+        let pem = match std::fs::read(&self.redis_ca_file) {
+            Ok(pem) => pem,
+            Err(e) => return fail(format!("cannot be read: {e}")),
+        };
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return fail("holds no PEM certificate".into());
+        }
+        if !self.redis_url.starts_with("rediss://") {
+            return fail("is set but redis_url is not a rediss:// (TLS) URL".into());
+        }
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        };
+        // Parses the certificates as the connections will.
+        if let Err(e) = redis::Client::build_with_tls(self.redis_url.as_str(), certificates) {
+            return fail(format!("is not usable: {e}"));
+        }
+        Ok(Some(pem))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -439,6 +492,46 @@ mod tests {
         let err =
             Config::load(None, env(&[("GATEWAY_PLUGINS__MEMORY_BYTES", "1024")])).unwrap_err();
         assert!(err.0.contains("plugins.memory_bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_redis_ca_file_is_read_once_and_checked() {
+        let err = Config::load(
+            None,
+            env(&[
+                ("GATEWAY_REDIS_URL", "rediss://127.0.0.1:6380"),
+                ("GATEWAY_REDIS_CA_FILE", "/nonexistent/ca.pem"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.0.contains("redis_ca_file") && err.0.contains("cannot be read"),
+            "{err}"
+        );
+        let path =
+            std::env::temp_dir().join(format!("gateway-config-ca-{}.pem", std::process::id()));
+        std::fs::write(&path, "not a certificate").unwrap();
+        let file = path.to_str().unwrap();
+        let with = |url: &str| {
+            Config::load(
+                None,
+                env(&[("GATEWAY_REDIS_URL", url), ("GATEWAY_REDIS_CA_FILE", file)]),
+            )
+        };
+        let err = with("rediss://127.0.0.1:6380").unwrap_err();
+        assert!(err.0.contains("no PEM certificate"), "{err}");
+        std::fs::write(
+            &path,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = with("redis://127.0.0.1:6379").unwrap_err();
+        assert!(err.0.contains("not a rediss://"), "{err}");
+        let err = with("rediss://127.0.0.1:6380").unwrap_err();
+        assert!(err.0.contains("is not usable"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        let c = Config::load(None, Vec::new()).unwrap();
+        assert!(c.redis_ca_pem.is_none() && !c.delivery.https_only);
     }
 
     #[test]

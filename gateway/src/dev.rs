@@ -139,7 +139,10 @@ async fn dev_state(
         .and_then(|t| serde_json::from_str(&t).ok());
     if let Some(state) = remembered
         && (configured_token.is_empty() || configured_token == state.operator_token)
-        && store.tenant_for_key(&state.api_key).await?.as_deref() == Some(state.tenant_id.as_str())
+        && store
+            .key_grant(&state.api_key)
+            .await?
+            .is_some_and(|grant| grant.tenant == state.tenant_id)
     {
         return Ok(state);
     }
@@ -148,7 +151,9 @@ async fn dev_state(
     } else {
         configured_token.to_string()
     };
-    let (tenant, api_key) = store.create_tenant("dev").await?;
+    let (tenant, api_key) = store
+        .create_tenant(&crate::model::new_id("tn"), "dev")
+        .await?;
     let state = DevState {
         operator_token,
         tenant_id: tenant.id,

@@ -87,7 +87,7 @@ impl Inner {
     ) -> anyhow::Result<()> {
         let targets: Vec<&Endpoint> = endpoints
             .iter()
-            .filter(|ep| ep.takes_entry(&entry.event_type, entry.about.as_deref()))
+            .filter(|ep| ep.takes_entry(entry))
             .collect();
         let needs_body = targets
             .iter()
@@ -208,11 +208,7 @@ impl Stage for Fanout {
                     eps
                 }
             };
-            let about = parsed.about.as_deref();
-            if !endpoints
-                .iter()
-                .any(|ep| ep.takes_entry(&parsed.event_type, about))
-            {
+            if !endpoints.iter().any(|ep| ep.takes_entry(&parsed)) {
                 unsubscribed.push(entry.id);
                 continue;
             }

@@ -230,6 +230,32 @@ pub fn contract_settings(tenant: &str) -> String {
     format!("gw:{{t.{tenant}}}:settings")
 }
 
+/// A tenant's API keys as listed: key id → the key (without the key).
+pub fn tenant_keys(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:keys")
+}
+
+/// A tenant's consumers: consumer id → the consumer.
+pub fn consumers(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:consumers")
+}
+
+/// A tenant's audit log, oldest first.
+pub fn tenant_audit(tenant: &str) -> String {
+    format!("gw:{{t.{tenant}}}:audit")
+}
+
+/// Every audit entry of every tenant and the operator, oldest first.
+pub const AUDIT: &str = "gw:audit";
+
+/// The producer keys as listed: key id → the key (without the key).
+pub const PRODUCER_KEYS: &str = "gw:producer-keys";
+
+/// A producer key's grant, by its SHA-256.
+pub fn producer_key(key_hash: &str) -> String {
+    format!("gw:producerkey:{key_hash}")
+}
+
 pub fn api_key(key_hash: &str) -> String {
     format!("gw:apikey:{key_hash}")
 }

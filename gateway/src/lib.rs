@@ -88,9 +88,31 @@ const RELEASE_TICK: Duration = Duration::from_secs(1);
 
 /// Connects to Redis with the settings every shared connection uses: a
 /// response timeout well above a slow `appendfsync always` write, and
-/// reconnection when Redis restarts.
+/// reconnection when Redis restarts. A `rediss://` URL is TLS (rustls,
+/// trusting the web roots).
 pub async fn connect(url: &str) -> anyhow::Result<(redis::Client, ConnectionManager)> {
-    let client = redis::Client::open(url).with_context(|| format!("invalid Redis URL {url}"))?;
+    connect_with(url, None).await
+}
+
+/// As [`connect`]; with `ca_pem` (`redis_ca_file`), a `rediss://` server's
+/// certificate must chain to those CAs instead of the web roots. The client
+/// keeps them, so every connection made from it (the stage readers' too)
+/// checks the same.
+pub async fn connect_with(
+    url: &str,
+    ca_pem: Option<&[u8]>,
+) -> anyhow::Result<(redis::Client, ConnectionManager)> {
+    let client = match ca_pem {
+        None => redis::Client::open(url),
+        Some(pem) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+    }
+    .with_context(|| format!("invalid Redis URL {url} (or its CA file)"))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(5)))
@@ -110,7 +132,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (client, mut conn) = connect(&config.redis_url).await?;
+    let (client, mut conn) = connect_with(&config.redis_url, config.redis_ca_pem.as_deref()).await?;
     report_durability(&mut conn).await;
 
     let partitions = Partitions::new(config.partitions);
@@ -186,6 +208,7 @@ pub async fn run(
         metrics,
         liveness,
         keys: KeyCache::default(),
+        consumers: state::KnownConsumers::default(),
         chain,
         contracts,
         verifier,

@@ -64,6 +64,8 @@ impl Notifier {
             timestamp: &timestamp,
             dedup_key: None,
             about: Some(about),
+            consumers: &[],
+            channels: &[],
         };
         if let Err(e) = self.queue.ingest(event).await {
             tracing::warn!(%tenant, %event_type, endpoint = %about, error = %e,

@@ -8,6 +8,7 @@
 
 pub mod plugins;
 pub mod receiver;
+pub mod tls;
 pub mod verify;
 
 use std::io::{BufRead, BufReader};
@@ -90,11 +91,21 @@ impl Drop for TempDir {
     }
 }
 
+/// The certificate files of a TLS redis-server: its own certificate and
+/// key, and the CA that signed them (what clients must trust).
+#[derive(Clone, Debug)]
+pub struct RedisTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub ca_file: PathBuf,
+}
+
 /// A redis-server child with its own port and data directory.
 pub struct Redis {
     pub port: u16,
     pub dir: TempDir,
     aof: bool,
+    tls: Option<RedisTls>,
     child: Option<Child>,
 }
 
@@ -109,11 +120,27 @@ impl Redis {
         Redis::start(true)
     }
 
+    /// TLS only (`rediss://`, no plain port), asking clients for no
+    /// certificate; `Err` with redis-server's log when it does not start
+    /// (as when it was built without TLS).
+    pub fn tls(files: RedisTls) -> Result<Redis, String> {
+        let mut redis = Redis {
+            port: free_port(),
+            dir: TempDir::create(),
+            aof: false,
+            tls: Some(files),
+            child: None,
+        };
+        redis.try_boot()?;
+        Ok(redis)
+    }
+
     fn start(aof: bool) -> Redis {
         let mut redis = Redis {
             port: free_port(),
             dir: TempDir::create(),
             aof,
+            tls: None,
             child: None,
         };
         redis.boot();
@@ -121,38 +148,83 @@ impl Redis {
     }
 
     fn boot(&mut self) {
+        if let Err(log) = self.try_boot() {
+            panic!("redis-server did not start:\n{log}");
+        }
+    }
+
+    fn try_boot(&mut self) -> Result<(), String> {
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
+        match &self.tls {
+            None => cmd.arg("--port").arg(self.port.to_string()),
+            Some(tls) => cmd
+                .args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&tls.cert_file)
+                .arg("--tls-key-file")
+                .arg(&tls.key_file)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca_file)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let log_path = self.dir.path().join("redis.log");
+        let log = std::fs::File::create(&log_path).expect("a redis log file");
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
             .arg("--dir")
             .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(log.try_clone().expect("the log file again"))
+            .stderr(log);
         if self.aof {
             cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {
             cmd.args(["--appendonly", "no"]);
         }
-        self.child = Some(cmd.spawn().expect("redis-server on PATH"));
+        let mut child = cmd.spawn().expect("redis-server on PATH");
         let started = Instant::now();
-        let client = redis::Client::open(self.url()).expect("a redis url");
+        let client = self.client();
         loop {
             if let Ok(mut c) = client.get_connection()
                 && redis::cmd("PING").query::<String>(&mut c).is_ok()
             {
-                return;
+                self.child = Some(child);
+                return Ok(());
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
+            let exited = child.try_wait().ok().flatten().is_some();
+            if exited || started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The CA file a client of this TLS redis-server trusts.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().map(|t| t.ca_file.as_path())
+    }
+
+    /// A client of this redis-server (over TLS, trusting its CA, when it is TLS).
+    pub fn client(&self) -> redis::Client {
+        let client = match &self.tls {
+            None => redis::Client::open(self.url()),
+            Some(tls) => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(&tls.ca_file).expect("the CA file")),
+                },
+            ),
+        };
+        client.expect("a redis url")
     }
 
     /// SIGKILL: no chance to write anything more.
@@ -170,8 +242,7 @@ impl Redis {
     }
 
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
-            .expect("a redis url")
+        self.client()
             .get_multiplexed_async_connection()
             .await
             .expect("a redis connection")
@@ -198,6 +269,8 @@ pub struct GatewayOptions {
     /// More TOML appended to the config file, after its `[verification]`
     /// table (bare keys go on that table).
     pub extra: String,
+    /// `GATEWAY_*` variables the gateway runs with (over the config file).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for GatewayOptions {
@@ -210,6 +283,7 @@ impl Default for GatewayOptions {
             partitions: 4,
             verification_required: false,
             extra: String::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -218,6 +292,8 @@ impl Default for GatewayOptions {
 pub struct Gateway {
     pub url: String,
     pub redis_url: String,
+    /// The CA file of a TLS Redis (`redis_ca_file`).
+    redis_ca_file: Option<PathBuf>,
     options: GatewayOptions,
     dir: TempDir,
     child: Option<Child>,
@@ -233,6 +309,7 @@ impl Gateway {
         let mut gateway = Gateway {
             url: String::new(),
             redis_url: redis.url(),
+            redis_ca_file: redis.ca_file().map(std::path::Path::to_path_buf),
             options,
             dir: TempDir::create(),
             child: None,
@@ -249,8 +326,12 @@ impl Gateway {
             .iter()
             .map(|s| format!("\"{s}\""))
             .collect();
+        let ca = match &self.redis_ca_file {
+            Some(path) => format!("redis_ca_file = {:?}\n", path.display().to_string()),
+            None => String::new(),
+        };
         format!(
-            "listen = \"{listen}\"\nredis_url = \"{redis}\"\noperator_token = \"{OPERATOR_TOKEN}\"\npartitions = {p}\n\
+            "listen = \"{listen}\"\nredis_url = \"{redis}\"\n{ca}operator_token = \"{OPERATOR_TOKEN}\"\npartitions = {p}\n\
              [ingest]\nretention = \"1h\"\nidempotency_window = \"1h\"\n\
              [delivery]\nretry_schedule = [{schedule}]\nvisibility_timeout = \"{vis}\"\n\
              max_timeout_ms = {max}\ndefault_timeout_ms = {default}\nallow_private_destinations = true\n\
@@ -285,6 +366,7 @@ impl Gateway {
             .arg(&config)
             .env("RUST_LOG", "info")
             .env_remove("GATEWAY_OPERATOR_TOKEN")
+            .envs(self.options.env.iter().cloned())
             // Each gateway keeps its compiled plugins in its own directory,
             // which a restart finds again.
             .env(

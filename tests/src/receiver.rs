@@ -157,6 +157,10 @@ impl Drop for InFlight<'_> {
 pub struct Receiver {
     pub addr: SocketAddr,
     inner: Arc<Inner>,
+    /// `http`, or `https` for a TLS receiver.
+    scheme: &'static str,
+    /// TLS handshakes it refused (a TLS receiver's).
+    refused: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -178,11 +182,46 @@ impl Receiver {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver { addr, inner }
+        let refused = Arc::default();
+        Receiver {
+            addr,
+            inner,
+            scheme: "http",
+            refused,
+        }
+    }
+
+    /// Starts on a free loopback port over TLS with `config` (which may
+    /// require client certificates: [`crate::tls::Pki::mtls_server`]).
+    pub async fn start_tls(config: Arc<tokio_rustls::rustls::ServerConfig>) -> Receiver {
+        let inner = Arc::new(Inner::default());
+        let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind a receiver");
+        let addr = tcp.local_addr().expect("an address");
+        let refused = Arc::new(AtomicUsize::new(0));
+        let listener = crate::tls::TlsListener::new(tcp, config, refused.clone());
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(inner.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            addr,
+            inner,
+            scheme: "https",
+            refused,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// TLS handshakes this receiver refused (always 0 over plain HTTP).
+    pub fn tls_refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 
     /// The next requests get these replies, in order.

@@ -77,7 +77,8 @@ fn credential<'a>(operation: &Map<String, Value>, tenant_key: &'a str) -> Option
     let scheme = requirement.keys().next()?;
     match scheme.as_str() {
         "operator_token" => Some(OPERATOR_TOKEN),
-        "tenant_api_key" => Some(tenant_key),
+        // A tenant's own key is also good on the producer routes.
+        "tenant_api_key" | "producer_key" => Some(tenant_key),
         other => panic!("unknown security scheme `{other}`"),
     }
 }

@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::audit::{json, record};
 use super::openapi::{BodyErrors, OperatorErrors, PageErrors};
 use super::{Json, Operator, PageQuery, Query};
 
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-use crate::model::FieldError;
+use crate::model::{Actor, FieldError};
 use crate::state::AppState;
 use crate::store::{Page, Tenant, TenantLimits};
 
@@ -54,7 +55,19 @@ pub async fn create_tenant(
     if name.is_empty() || name.len() > 200 {
         return Err(ApiError::invalid("/name", "must be 1 to 200 characters"));
     }
-    let (tenant, api_key) = state.store.create_tenant(name).await?;
+    let id = crate::model::new_id("tn");
+    let shown = serde_json::json!({ "name": name });
+    record(
+        &state,
+        Some(&id),
+        &Actor::operator(),
+        "tenant.created",
+        ("tenant", &id),
+        None,
+        Some(shown),
+    )
+    .await?;
+    let (tenant, api_key) = state.store.create_tenant(&id, name).await?;
     let body = TenantCreated {
         tenant: &tenant,
         api_key: &api_key,
@@ -294,6 +307,17 @@ pub async fn put_limits(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    let before = state.store.limits(&id).await?;
+    record(
+        &state,
+        Some(&id),
+        &Actor::operator(),
+        "limits.updated",
+        ("limits", &id),
+        json(&before),
+        json(&limits),
+    )
+    .await?;
     state.store.put_limits(&id, &limits).await?;
     Ok(axum::Json(limits_out(&state, limits)).into_response())
 }

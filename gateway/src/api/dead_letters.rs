@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::openapi::{PageErrors, TenantErrors};
-use super::{PageQuery, Query, TenantId};
+use super::{Access, PageQuery, Query, scope};
 use crate::delivery::redeliver::{self, Refused};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::{DeadLetter, DeadStage, Time};
@@ -58,7 +58,7 @@ struct DeadLetterPage<'a> {
     operation_id = "list_dead_letters",
     tag = "dead-letters",
     params(PageQuery),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["attempts:read"])),
     responses(
         (status = OK, description = "A page of dead letters", body = DeadLetterPage),
         TenantErrors,
@@ -67,16 +67,23 @@ struct DeadLetterPage<'a> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::AttemptsRead>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
     let page = state
         .store
-        .dead_letters(&tenant, page.limit()?, page.cursor.as_deref())
+        .dead_letters(tenant, page.limit()?, page.cursor.as_deref())
         .await?;
+    let owned = owned_endpoints(&state, &access).await?;
     let data = page
         .data
         .iter()
+        .filter(|(_, l)| {
+            owned
+                .as_ref()
+                .is_none_or(|o| o.contains(l.task.endpoint.as_str()))
+        })
         .map(|(id, l)| DeadLetterOut::new(id, l))
         .collect();
     Ok(axum::Json(DeadLetterPage {
@@ -84,6 +91,24 @@ pub async fn list(
         next_cursor: page.next_cursor,
     })
     .into_response())
+}
+
+/// For a key limited to a consumer, the ids of that consumer's endpoints
+/// (it sees only their dead letters); `None` for a key seeing all.
+async fn owned_endpoints<S>(
+    state: &AppState,
+    access: &Access<S>,
+) -> ApiResult<Option<std::collections::HashSet<String>>> {
+    let Some(consumer) = &access.consumer else {
+        return Ok(None);
+    };
+    let (_, all) = state.store.all_endpoints(&access.tenant).await?;
+    Ok(Some(
+        all.into_iter()
+            .filter(|e| e.consumer_id.as_ref() == Some(consumer))
+            .map(|e| e.id.to_string())
+            .collect(),
+    ))
 }
 
 /// The task queued again for a dead letter.
@@ -103,7 +128,7 @@ struct Redelivered<'a> {
     operation_id = "redeliver_dead_letter",
     tag = "dead-letters",
     params(("id" = String, Path, description = "The dead letter's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = ACCEPTED, description = "Queued again", body = Redelivered),
         (status = NOT_FOUND, description = "No such dead letter", body = Problem,
@@ -116,11 +141,18 @@ struct Redelivered<'a> {
 )]
 pub async fn redeliver(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
+    if let Some(owned) = owned_endpoints(&state, &access).await? {
+        let letter = state.store.dead_letter(tenant, &id).await?;
+        if !letter.is_some_and(|l| owned.contains(l.task.endpoint.as_str())) {
+            return Err(ApiError::NotFound("dead letter"));
+        }
+    }
     let redelivered =
-        redeliver::redeliver(&state.queue, &state.store, &state.chain, &tenant, &id).await?;
+        redeliver::redeliver(&state.queue, &state.store, &state.chain, tenant, &id).await?;
     let task = match redelivered {
         Ok(task) => task,
         Err(Refused::NoLetter) => return Err(ApiError::NotFound("dead letter")),

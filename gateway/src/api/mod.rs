@@ -5,15 +5,19 @@
 //! which also make the OpenAPI document served at `/openapi.json` (`openapi`).
 
 mod admin;
+mod audit;
 mod auth;
+mod consumers;
 mod dead_letters;
 mod endpoints;
 mod event_types;
 mod events;
 mod extract;
 mod health;
+mod keys;
 mod openapi;
 mod plugins;
+mod producer_keys;
 pub mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -26,7 +30,7 @@ use axum::{Extension, Router};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-pub use auth::{Operator, PollCaller, TenantId};
+pub use auth::{Access, Operator, PollCaller, Producer, scope};
 pub use extract::{Json, PageQuery, Query, parse_json};
 
 use crate::error::ApiError;
@@ -88,8 +92,23 @@ fn routes(
         .routes(routes!(admin::create_tenant, admin::list_tenants))
         .routes(routes!(admin::get_tenant))
         .routes(routes!(admin::get_limits, admin::put_limits))
+        .routes(routes!(producer_keys::create, producer_keys::list))
+        .routes(routes!(producer_keys::revoke))
+        .routes(routes!(audit::list_all))
+        .routes(routes!(audit::list))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(consumers::create, consumers::list))
+        .routes(routes!(
+            consumers::get_one,
+            consumers::update,
+            consumers::delete
+        ))
+        .routes(routes!(consumers::portal_token))
         .routes(routes!(events::ingest))
         .routes(routes!(events::batch::ingest_batch))
+        .routes(routes!(events::ingest_for_tenant))
+        .routes(routes!(events::batch::ingest_batch_for_tenant))
         .routes(routes!(events::get_event))
         .routes(routes!(endpoints::create, endpoints::list))
         .routes(routes!(
@@ -233,8 +252,24 @@ mod tests {
             ("GET", "/v1/admin/tenants/{id}"),
             ("GET", "/v1/admin/tenants/{id}/limits"),
             ("PUT", "/v1/admin/tenants/{id}/limits"),
+            ("POST", "/v1/admin/producer-keys"),
+            ("GET", "/v1/admin/producer-keys"),
+            ("DELETE", "/v1/admin/producer-keys/{id}"),
+            ("GET", "/v1/admin/audit"),
+            ("GET", "/v1/audit"),
+            ("POST", "/v1/keys"),
+            ("GET", "/v1/keys"),
+            ("DELETE", "/v1/keys/{id}"),
+            ("POST", "/v1/consumers"),
+            ("GET", "/v1/consumers"),
+            ("GET", "/v1/consumers/{id}"),
+            ("PATCH", "/v1/consumers/{id}"),
+            ("DELETE", "/v1/consumers/{id}"),
+            ("POST", "/v1/consumers/{id}/portal-token"),
             ("POST", "/v1/events"),
             ("POST", "/v1/events/batch"),
+            ("POST", "/v1/tenants/{tenant}/events"),
+            ("POST", "/v1/tenants/{tenant}/events/batch"),
             ("GET", "/v1/events/{id}"),
             ("POST", "/v1/endpoints"),
             ("GET", "/v1/endpoints"),
@@ -387,6 +422,17 @@ mod tests {
                     schemes.contains_key(credential),
                     "{name}: no `{credential}`"
                 );
+            }
+            for requirement in operation["security"].as_array().into_iter().flatten() {
+                if let Some(scopes) = requirement.get(openapi::TENANT_API_KEY) {
+                    let scopes = scopes.as_array().expect(&name);
+                    assert_eq!(scopes.len(), 1, "{name} must name the one scope it needs");
+                    let scope = scopes[0].as_str().expect(&name);
+                    assert!(
+                        crate::model::Scope::parse(scope).is_some(),
+                        "{name}: `{scope}` is no scope"
+                    );
+                }
             }
         }
     }

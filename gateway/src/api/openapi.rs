@@ -26,6 +26,8 @@ use crate::error::{PROBLEM_JSON, Problem};
 pub const TENANT_API_KEY: &str = "tenant_api_key";
 /// The security scheme a poll-mode endpoint's own routes also take.
 pub const POLL_KEY: &str = "poll_key";
+/// The security scheme of the routes posting events for a named tenant.
+pub const PRODUCER_KEY: &str = "producer_key";
 /// The security scheme of the operator routes.
 pub const OPERATOR_TOKEN: &str = "operator_token";
 
@@ -39,6 +41,10 @@ pub const OPERATOR_TOKEN: &str = "operator_token";
         (name = "meta", description = "Liveness, readiness, metrics and this document: \
             no authentication, limited per client address"),
         (name = "admin", description = "The operator's routes: tenants and their limits"),
+        (name = "keys", description = "The tenant's API keys: scopes, expiry, revocation"),
+        (name = "consumers", description = "The tenant's customers, each owning endpoints; \
+            portal tokens"),
+        (name = "audit", description = "Every change to the tenant's configuration"),
         (name = "events", description = "Ingest events, and read one with its deliveries"),
         (name = "endpoints", description = "Where events go: endpoints, their signing \
             secrets, their attempts, replay"),
@@ -65,11 +71,18 @@ impl Modify for SecuritySchemes {
         for (name, description) in [
             (
                 TENANT_API_KEY,
-                "A tenant's API key (`gwk_...`), shown once, when the operator creates the tenant",
+                "A tenant's API key (`gwk_...`), shown once, when it is made (by the operator \
+                 with the tenant, or by `POST /v1/keys`). Each route names the one scope it \
+                 needs; a key lacking it gets 403",
             ),
             (
                 OPERATOR_TOKEN,
                 "The gateway's operator token (`operator_token` in its configuration)",
+            ),
+            (
+                PRODUCER_KEY,
+                "A producer key (`gwpk_...`), made by the operator: posts events for any \
+                 tenant, or a listed set, named in the path",
             ),
             (
                 POLL_KEY,
@@ -144,6 +157,15 @@ fn unauthorized(description: &str) -> (String, RefOr<Response>) {
     )
 }
 
+/// A key without the route's scope (the route's security requirement
+/// names it).
+fn forbidden() -> (String, RefOr<Response>) {
+    entry(
+        StatusCode::FORBIDDEN,
+        problem("The API key does not hold the scope this route needs; `detail` names it"),
+    )
+}
+
 /// A 429 with `Retry-After` and the `RateLimit-*` headers of the bucket.
 fn too_many(description: &str) -> (String, RefOr<Response>) {
     let response = problem(description)
@@ -209,7 +231,8 @@ pub struct TenantErrors;
 impl IntoResponses for TenantErrors {
     fn responses() -> Responses {
         BTreeMap::from([
-            unauthorized("The API key is missing, or is no tenant's"),
+            unauthorized("The API key is missing, expired, revoked, or is no tenant's"),
+            forbidden(),
             too_many(ADDRESS_LIMITED),
             internal(),
             unavailable(REDIS_UNREACHABLE),
@@ -233,7 +256,8 @@ impl IntoResponses for IngestErrors {
             header("Seconds to wait, when the backlog is full", Type::Integer),
         );
         BTreeMap::from([
-            unauthorized("The API key is missing, or is no tenant's"),
+            unauthorized("The API key is missing, expired, revoked, or is no tenant's"),
+            forbidden(),
             too_many(
                 "Over the tenant's ingest rate, or too many failed authentications from this \
                  client address; nothing was stored (a batch is let in or refused whole)",

@@ -54,6 +54,25 @@ pub fn identifier(pointer: &str, value: &str, errors: &mut Vec<FieldError>) {
     token(pointer, value, 128, errors);
 }
 
+/// Most channels an endpoint or an event may name, and most consumers an
+/// event may be for.
+pub const MAX_LABELS: usize = 100;
+
+/// A list of identifiers at `pointer` (consumer uids, channels): at most
+/// [`MAX_LABELS`], each as [`identifier`] says.
+pub fn labels(pointer: &str, values: &[String], errors: &mut Vec<FieldError>) {
+    if values.len() > MAX_LABELS {
+        errors.push(FieldError::new(
+            pointer,
+            format!("must list at most {MAX_LABELS}"),
+        ));
+        return;
+    }
+    for (i, value) in values.iter().enumerate() {
+        identifier(&format!("{pointer}/{i}"), value, errors);
+    }
+}
+
 /// 1 to `max` letters, digits and `._:-`.
 fn token(pointer: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
     if value.is_empty() || value.len() > max {

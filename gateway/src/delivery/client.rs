@@ -2,6 +2,8 @@
 //! redirects (only a 2xx counts), and, unless private destinations are
 //! allowed, a resolver that refuses loopback, private and link-local
 //! addresses so endpoints cannot reach into the gateway's own network.
+//! An endpoint with its own TLS settings (a client certificate, its own
+//! CAs) is served by a client of its own, built alike ([`super::tls`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
@@ -10,6 +12,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::HeaderMap;
 
 use super::retry::parse_retry_after;
+use super::tls::{ClientTls, TlsClients};
 
 /// Bytes of a response body kept in the attempt log.
 pub const RESPONSE_SNIPPET: usize = 1024;
@@ -38,29 +41,25 @@ impl Attempt {
 pub struct HttpClient {
     client: reqwest::Client,
     allow_private: bool,
+    /// The clients of endpoints with their own TLS settings.
+    tls_clients: TlsClients,
 }
 
 impl HttpClient {
     pub fn new(allow_private: bool) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            .user_agent(concat!("webhook-gateway/", env!("CARGO_PKG_VERSION")));
-        if !allow_private {
-            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
-        }
         Ok(HttpClient {
-            client: builder.build()?,
+            client: builder(allow_private).build()?,
             allow_private,
+            tls_clients: TlsClients::default(),
         })
     }
 
-    /// POSTs `body` and reports what happened; never fails itself.
+    /// POSTs `body`, over `tls` when the endpoint has its own TLS settings,
+    /// and reports what happened; never fails itself.
     pub async fn post(
         &self,
         url: &str,
+        tls: Option<&ClientTls>,
         headers: HeaderMap,
         body: Vec<u8>,
         timeout: Duration,
@@ -78,8 +77,22 @@ impl HttpClient {
         {
             return failed(reason);
         }
-        let sent = self
-            .client
+        let client = match tls {
+            None => self.client.clone(),
+            Some(tls) => {
+                let build = || tls.apply(builder(self.allow_private))?.build();
+                match self.tls_clients.get_or_build(tls, build) {
+                    Ok(client) => client,
+                    Err(e) => {
+                        return failed(format!(
+                            "the endpoint's TLS settings are unusable: {}",
+                            error_chain(&e)
+                        ));
+                    }
+                }
+            }
+        };
+        let sent = client
             .post(url)
             .headers(headers)
             .body(body)
@@ -120,6 +133,20 @@ impl HttpClient {
             error,
             retry_after,
         }
+    }
+}
+
+/// The settings of every outbound client.
+fn builder(allow_private: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .user_agent(concat!("webhook-gateway/", env!("CARGO_PKG_VERSION")));
+    match allow_private {
+        true => builder,
+        false => builder.dns_resolver(std::sync::Arc::new(PublicOnly)),
     }
 }
 

@@ -17,7 +17,8 @@
 //!   attempt logged. A failure may quarantine the endpoint
 //!   ([`quarantine`]).
 //! - **send** one signed request through the [`Transport`] (a batch: one
-//!   JSON array, `webhook-id` the batch id); to the endpoint's failover
+//!   JSON array, `webhook-id` the batch id), with the endpoint's client
+//!   certificate and CAs when it has them ([`tls`]); to the endpoint's failover
 //!   URLs instead while its circuit is open or it is quarantined
 //!   ([`failover`]). A poll-mode endpoint's task is appended to its poll
 //!   channel instead ([`poll`]).
@@ -48,6 +49,7 @@ mod request;
 pub mod retry;
 mod settle;
 pub mod signing;
+pub mod tls;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -406,6 +408,7 @@ impl Inner {
         let headers = request_headers(endpoint, &task.msg_id, body.as_bytes())?;
         let request = Request {
             url: url.to_string(),
+            tls: tls::ClientTls::of(endpoint),
             headers,
             body: body.into_bytes(),
             timeout,

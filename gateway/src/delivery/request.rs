@@ -12,7 +12,8 @@ use crate::model::clock::{self, now_ms};
 use crate::store::{AttemptRecord, Endpoint};
 
 /// The request headers: the endpoint's own, then the Standard Webhooks ones
-/// signed over `body` with every live secret.
+/// signed over `body` with every live key (HMAC or ed25519, as the endpoint
+/// signs).
 pub fn request_headers(
     endpoint: &Endpoint,
     msg_id: &str,
@@ -23,7 +24,7 @@ pub fn request_headers(
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
     let signature =
-        signing::signature_header(&endpoint.live_secrets(now_ms()), msg_id, timestamp, body);
+        signing::signature_header(&endpoint.live_keys(now_ms()), msg_id, timestamp, body);
     let mut headers = HeaderMap::new();
     for (name, value) in &endpoint.headers {
         if let (Ok(n), Ok(v)) = (

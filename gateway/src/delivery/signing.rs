@@ -1,20 +1,20 @@
 //! Standard Webhooks signing: `webhook-signature: v1,<base64 HMAC-SHA256 of
-//! "{id}.{timestamp}.{body}">`, over the exact body bytes sent, with every
-//! live secret (space-separated during a rotation). Secrets are
-//! `whsec_<base64>` and never print.
+//! "{id}.{timestamp}.{body}">` (secrets `whsec_<base64>`), or for an
+//! `ed25519` endpoint `v1a,<base64 ed25519 signature>` of the same bytes
+//! (keys `whsk_<base64 seed>`), over the exact body bytes sent, with every
+//! live key (space-separated during a rotation). Keys never print.
 
-use crate::model::Secret;
+use crate::model::SigningKey;
 
-/// The `webhook-signature` header value: one signature per live secret.
+/// The `webhook-signature` header value: one signature per live key.
 pub fn signature_header<'a>(
-    secrets: impl IntoIterator<Item = &'a Secret>,
+    keys: impl IntoIterator<Item = &'a SigningKey>,
     msg_id: &str,
     timestamp: i64,
     body: &[u8],
 ) -> String {
-    secrets
-        .into_iter()
-        .map(|s| s.sign(msg_id, timestamp, body))
+    keys.into_iter()
+        .map(|k| k.sign(msg_id, timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -22,6 +22,7 @@ pub fn signature_header<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Secret, SignatureScheme};
 
     // Known-answer vectors from the Standard Webhooks specification.
     const VECTORS: [(&str, &str, i64, &str, &str); 2] = [
@@ -44,15 +45,15 @@ mod tests {
     #[test]
     fn known_answers() {
         for (secret, id, ts, body, expected) in VECTORS {
-            let secret = Secret::parse(secret).unwrap();
-            assert_eq!(secret.sign(id, ts, body.as_bytes()), expected);
+            let key = SigningKey::parse(secret).unwrap();
+            assert_eq!(key.sign(id, ts, body.as_bytes()), expected);
         }
     }
 
     #[test]
     fn every_live_secret_signs_space_separated() {
-        let a = Secret::parse(VECTORS[0].0).unwrap();
-        let b = Secret::parse(VECTORS[1].0).unwrap();
+        let a = SigningKey::parse(VECTORS[0].0).unwrap();
+        let b = SigningKey::parse(VECTORS[1].0).unwrap();
         let (_, id, ts, body, expected) = VECTORS[0];
         let header = signature_header([&a, &b], id, ts, body.as_bytes());
         let parts: Vec<&str> = header.split(' ').collect();
@@ -69,5 +70,17 @@ mod tests {
         assert!(Secret::parse("nope").is_none());
         assert!(Secret::parse("whsec_").is_none());
         assert!(Secret::parse("whsec_!!!").is_none());
+    }
+
+    #[test]
+    fn keys_of_both_schemes_sign_side_by_side() {
+        let hmac = SigningKey::parse(VECTORS[0].0).unwrap();
+        let ed = SigningKey::generate(SignatureScheme::Ed25519);
+        let (_, id, ts, body, expected) = VECTORS[0];
+        let header = signature_header([&ed, &hmac], id, ts, body.as_bytes());
+        let parts: Vec<&str> = header.split(' ').collect();
+        assert_eq!(parts.len(), 2);
+        assert!(parts[0].starts_with("v1a,"));
+        assert_eq!(parts[1], expected);
     }
 }

@@ -11,10 +11,13 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use super::client::{Attempt, HttpClient};
+use super::tls::ClientTls;
 
 /// One request, signed and ready to go.
 pub struct Request {
     pub url: String,
+    /// The endpoint's own TLS settings, if it has any.
+    pub tls: Option<ClientTls>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub timeout: Duration,
@@ -29,8 +32,15 @@ pub trait Transport: Send + Sync + 'static {
 impl Transport for HttpClient {
     fn send(&self, request: Request) -> Pin<Box<dyn Future<Output = Attempt> + Send + '_>> {
         Box::pin(async move {
-            self.post(&request.url, request.headers, request.body, request.timeout)
-                .await
+            let tls = request.tls.as_ref();
+            self.post(
+                &request.url,
+                tls,
+                request.headers,
+                request.body,
+                request.timeout,
+            )
+            .await
         })
     }
 }

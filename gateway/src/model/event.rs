@@ -28,6 +28,12 @@ pub struct IngestEntry {
     /// but that one, whatever they subscribe to.
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub about: Option<String>,
+    /// The consumers (`cs_...`) it is for; none: every endpoint.
+    #[serde(rename = "c", default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<String>,
+    /// Its channels, for endpoints that take only some.
+    #[serde(rename = "h", default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
 }
 
 impl IngestEntry {

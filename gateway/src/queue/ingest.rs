@@ -23,6 +23,8 @@ fn ingest_entry(event: &NewEvent<'_>, id: &str) -> String {
         version: event.version,
         timestamp: event.timestamp.to_string(),
         about: event.about.map(str::to_string),
+        consumers: event.consumers.to_vec(),
+        channels: event.channels.to_vec(),
     })
     .expect("an ingest entry always serialises")
 }
@@ -54,6 +56,9 @@ pub struct NewEvent<'a> {
     pub dedup_key: Option<&'a str>,
     /// The endpoint an operational event is about (see [`IngestEntry::about`]).
     pub about: Option<&'a str>,
+    /// The consumers (`cs_...`) it is for; empty: every endpoint.
+    pub consumers: &'a [String],
+    pub channels: &'a [String],
 }
 
 impl Queue {

@@ -12,6 +12,7 @@ use super::handshake;
 use crate::config::{QuarantineConfig, VerificationConfig};
 use crate::delivery::client::HttpClient;
 use crate::delivery::request_headers;
+use crate::delivery::tls::ClientTls;
 use crate::model::clock::{now_ms, now_rfc3339};
 use crate::model::new_id;
 use crate::notify::{self, Notifier};
@@ -231,7 +232,13 @@ impl Inner {
         };
         let answer = self
             .client
-            .post(&endpoint.url, headers, body, self.settings.timeout)
+            .post(
+                &endpoint.url,
+                ClientTls::of(endpoint).as_ref(),
+                headers,
+                body,
+                self.settings.timeout,
+            )
             .await;
         let secrets = endpoint.live_secrets(now_ms());
         let judged = handshake::judge(answer.status, &answer.response, &challenge, &secrets);

@@ -7,13 +7,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EndpointId, Secret};
+use crate::model::{EndpointId, IngestEntry, Secret, SignatureScheme, SigningKey};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
     pub id: EndpointId,
     pub url: String,
     pub description: String,
+    /// The consumer (`cs_...`) owning it; `None` for the tenant's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_id: Option<String>,
+    /// Labels it takes events of; none: events of any channel or of none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
     /// Event types delivered here, each maybe at a schema version; empty means all.
     pub event_types: Vec<Subscription>,
     pub disabled: bool,
@@ -30,6 +36,15 @@ pub struct Endpoint {
     /// quarantined for failing, in order (at most 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failover_urls: Vec<String>,
+    /// mTLS: the client certificate (PEM, leaf first) its deliveries
+    /// present, with its private key (PEM, never shown); and the CAs (PEM)
+    /// its server's certificate must chain to, instead of the web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_pem: Option<KeyPem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: Option<u64>,
@@ -55,7 +70,11 @@ pub struct Endpoint {
     pub on_plugin_error: OnPluginError,
     pub created_at: String,
     pub updated_at: String,
-    /// The current secret first; older ones while their overlap lasts.
+    /// How its deliveries are signed: `hmac` (`whsec_` secrets) or
+    /// `ed25519` (`whsk_` private keys).
+    #[serde(default, skip_serializing_if = "SignatureScheme::is_hmac")]
+    pub signature: SignatureScheme,
+    /// The current secret (or key) first; older ones while their overlap lasts.
     pub secrets: Vec<EndpointSecret>,
     /// Its ownership handshake; `None` for an endpoint created while
     /// verification was not required (it is never held back for it).
@@ -257,6 +276,29 @@ impl std::fmt::Debug for EndpointSecret {
     }
 }
 
+/// A private key in PEM: stored, used for TLS, never shown (`Debug` too).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyPem(String);
+
+impl KeyPem {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for KeyPem {
+    fn from(pem: String) -> Self {
+        KeyPem(pem)
+    }
+}
+
+impl std::fmt::Debug for KeyPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPem([redacted])")
+    }
+}
+
 /// An endpoint's circuit breaker as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Circuit {
@@ -292,12 +334,28 @@ impl Endpoint {
 
     /// Whether the event of an ingest entry goes here: an operational
     /// event (about endpoint `about`) to every enabled operational endpoint
-    /// but that one, any other as [`Endpoint::takes`] says.
-    pub fn takes_entry(&self, event_type: &str, about: Option<&str>) -> bool {
-        match about {
+    /// but that one, any other as [`Endpoint::takes`] and
+    /// [`Endpoint::addressed_by`] say.
+    pub fn takes_entry(&self, entry: &IngestEntry) -> bool {
+        match entry.about.as_deref() {
             Some(about) => !self.disabled && self.operational && self.id.as_str() != about,
-            None => self.takes(event_type),
+            None => self.takes(&entry.event_type) && self.addressed_by(entry),
         }
+    }
+
+    /// Whether an event's audience takes in this endpoint. An event for
+    /// some consumers goes only to their endpoints; an event for none, to
+    /// every endpoint. An endpoint with channels takes only events of one
+    /// of them; one without, events of any channel or of none.
+    pub fn addressed_by(&self, entry: &IngestEntry) -> bool {
+        let consumer = entry.consumers.is_empty()
+            || self
+                .consumer_id
+                .as_ref()
+                .is_some_and(|mine| entry.consumers.contains(mine));
+        let channel = self.channels.is_empty()
+            || entry.channels.iter().any(|c| self.channels.contains(c));
+        consumer && channel
     }
 
     /// Why its events must wait now, if they must: it is quarantined, or it
@@ -374,16 +432,45 @@ impl Endpoint {
             .and_then(Subscription::version)
     }
 
-    /// Secrets that sign now: the current one and any still in their overlap.
-    pub fn live_secrets(&self, now_ms: u64) -> Vec<Secret> {
+    /// Keys that sign now, of either scheme: the current one and any still
+    /// in their overlap.
+    pub fn live_keys(&self, now_ms: u64) -> Vec<SigningKey> {
         self.secrets
             .iter()
             .filter(|s| s.expires_at_ms.is_none_or(|at| at > now_ms))
-            .filter_map(|s| Secret::parse(&s.secret))
+            .filter_map(|s| SigningKey::parse(&s.secret))
             .collect()
     }
 
-    /// Makes a new current secret; the old one keeps signing until `overlap_ends_ms`.
+    /// The HMAC secrets among [`Endpoint::live_keys`]: what a handshake
+    /// answer may key its HMAC of the challenge with. An `ed25519`
+    /// endpoint has none (its consumer holds only public keys).
+    pub fn live_secrets(&self, now_ms: u64) -> Vec<Secret> {
+        self.live_keys(now_ms)
+            .into_iter()
+            .filter_map(|k| match k {
+                SigningKey::Hmac(s) => Some(s),
+                SigningKey::Ed25519(_) => None,
+            })
+            .collect()
+    }
+
+    /// Signs with `scheme` from now on. A change of scheme replaces every
+    /// secret or key, at once and with no overlap, by one new key of the
+    /// new scheme; the same scheme keeps them.
+    pub fn set_signature(&mut self, scheme: SignatureScheme) {
+        if scheme == self.signature {
+            return;
+        }
+        self.signature = scheme;
+        self.secrets = vec![EndpointSecret {
+            secret: SigningKey::generate(scheme).expose(),
+            expires_at_ms: None,
+        }];
+    }
+
+    /// Makes a new current secret (or key, of the endpoint's scheme); the
+    /// old one keeps signing until `overlap_ends_ms`.
     pub fn rotate_secret(&mut self, now_ms: u64, overlap_ends_ms: u64) {
         self.secrets
             .retain(|s| s.expires_at_ms.is_none_or(|at| at > now_ms));
@@ -396,7 +483,7 @@ impl Endpoint {
         self.secrets.insert(
             0,
             EndpointSecret {
-                secret: Secret::generate().expose(),
+                secret: SigningKey::generate(self.signature).expose(),
                 expires_at_ms: None,
             },
         );
@@ -419,12 +506,17 @@ mod tests {
             id: "ep_1".into(),
             url: "https://example.com/hook".into(),
             description: String::new(),
+            consumer_id: None,
+            channels: vec![],
             event_types: vec![],
             disabled: false,
             disabled_reason: None,
             mode: Mode::Push,
             operational: false,
             failover_urls: vec![],
+            client_cert_pem: None,
+            client_key_pem: None,
+            ca_pem: None,
             headers: BTreeMap::new(),
             timeout_ms: None,
             retry_schedule: None,
@@ -435,6 +527,7 @@ mod tests {
             on_plugin_error: OnPluginError::default(),
             created_at: String::new(),
             updated_at: String::new(),
+            signature: SignatureScheme::Hmac,
             secrets: vec![EndpointSecret {
                 secret: Secret::generate().expose(),
                 expires_at_ms: None,
@@ -444,24 +537,62 @@ mod tests {
         }
     }
 
+    fn entry(event_type: &str, about: Option<&str>) -> IngestEntry {
+        IngestEntry {
+            tenant: "tn_a".into(),
+            event: "evt_1".into(),
+            event_type: event_type.into(),
+            version: None,
+            timestamp: String::new(),
+            about: about.map(str::to_string),
+            consumers: vec![],
+            channels: vec![],
+        }
+    }
+
     #[test]
     fn operational_events_go_to_operational_endpoints_but_the_one_they_are_about() {
         let mut ep = endpoint();
         ep.event_types = vec![Subscription::Any("order.created".into())];
-        assert!(!ep.takes_entry("endpoint.quarantined", Some("ep_2")));
+        let quarantined = |about| entry("endpoint.quarantined", about);
+        assert!(!ep.takes_entry(&quarantined(Some("ep_2"))));
         ep.operational = true;
-        assert!(ep.takes_entry("endpoint.quarantined", Some("ep_2")));
+        assert!(ep.takes_entry(&quarantined(Some("ep_2"))));
+        assert!(!ep.takes_entry(&quarantined(Some("ep_1"))), "about itself");
+        assert!(ep.takes_entry(&entry("order.created", None)));
         assert!(
-            !ep.takes_entry("endpoint.quarantined", Some("ep_1")),
-            "about itself"
-        );
-        assert!(ep.takes_entry("order.created", None));
-        assert!(
-            !ep.takes_entry("endpoint.quarantined", None),
+            !ep.takes_entry(&quarantined(None)),
             "a producer's event of that name"
         );
         ep.disabled = true;
-        assert!(!ep.takes_entry("endpoint.quarantined", Some("ep_2")));
+        assert!(!ep.takes_entry(&quarantined(Some("ep_2"))));
+    }
+
+    #[test]
+    fn an_event_for_consumers_goes_to_their_endpoints_only() {
+        let mut mine = endpoint();
+        mine.consumer_id = Some("cs_a".into());
+        let tenants_own = endpoint();
+        let mut event = entry("order.created", None);
+        assert!(mine.takes_entry(&event) && tenants_own.takes_entry(&event));
+        event.consumers = vec!["cs_b".into()];
+        assert!(!mine.takes_entry(&event) && !tenants_own.takes_entry(&event));
+        event.consumers.push("cs_a".into());
+        assert!(mine.takes_entry(&event) && !tenants_own.takes_entry(&event));
+    }
+
+    #[test]
+    fn an_endpoint_with_channels_takes_events_of_one_of_them() {
+        let mut labelled = endpoint();
+        labelled.channels = vec!["eu".into(), "beta".into()];
+        let open = endpoint();
+        let mut event = entry("order.created", None);
+        assert!(!labelled.takes_entry(&event), "an event of no channel");
+        assert!(open.takes_entry(&event));
+        event.channels = vec!["us".into()];
+        assert!(!labelled.takes_entry(&event) && open.takes_entry(&event));
+        event.channels.push("beta".into());
+        assert!(labelled.takes_entry(&event));
     }
 
     #[test]
@@ -555,6 +686,36 @@ mod tests {
     }
 
     #[test]
+    fn an_ed25519_endpoint_rotates_keys_and_has_no_hmac_secret() {
+        let mut ep = endpoint();
+        let hmac = ep.live_keys(0);
+        ep.set_signature(SignatureScheme::Ed25519);
+        let first = ep.live_keys(0);
+        assert_eq!(first.len(), 1, "the old secret is gone at once");
+        assert_ne!(first, hmac);
+        assert_eq!(first[0].scheme(), SignatureScheme::Ed25519);
+        assert!(ep.live_secrets(0).is_empty());
+        ep.set_signature(SignatureScheme::Ed25519);
+        assert_eq!(ep.live_keys(0), first, "the same scheme keeps its keys");
+        ep.rotate_secret(1_000, 5_000);
+        let live = ep.live_keys(1_000);
+        assert_eq!(live.len(), 2);
+        assert_eq!(live[0].scheme(), SignatureScheme::Ed25519);
+        assert_eq!(live[1], first[0]);
+        assert!(!format!("{ep:?}").contains("whsk_"));
+        let stored = serde_json::to_value(&ep).unwrap();
+        assert_eq!(stored["signature"], "ed25519");
+    }
+
+    #[test]
+    fn an_endpoint_stored_before_schemes_signs_with_hmac() {
+        let stored = serde_json::to_value(endpoint()).unwrap();
+        assert!(stored.get("signature").is_none(), "hmac is left out");
+        let ep: Endpoint = serde_json::from_value(stored).unwrap();
+        assert!(ep.signature.is_hmac());
+    }
+
+    #[test]
     fn empty_event_types_subscribe_to_everything() {
         let mut ep = endpoint();
         assert!(ep.subscribes_to("a.b"));
@@ -579,7 +740,10 @@ mod tests {
 
     #[test]
     fn debug_never_shows_secrets() {
-        let ep = endpoint();
-        assert!(!format!("{ep:?}").contains("whsec_"));
+        let mut ep = endpoint();
+        ep.client_key_pem = Some(String::from("-----BEGIN PRIVATE KEY-----").into());
+        let shown = format!("{ep:?}");
+        assert!(!shown.contains("whsec_"));
+        assert!(!shown.contains("PRIVATE KEY") && shown.contains("[redacted]"));
     }
 }

@@ -80,6 +80,10 @@ pub struct ContractSettings {
     /// own, instead of the gateway's (`"5s"`, `"10m"`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_schedule: Option<Vec<String>>,
+    /// Its endpoints' URLs must be `https://` (`true`) or may be `http://`
+    /// too (`false`); the operator's `delivery.https_only` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_only: Option<bool>,
 }
 
 /// One event type with everything registered for it, as read together.

@@ -4,6 +4,9 @@
 //! [`crate::keys`]; every tenant-owned key carries the tenant id, so one
 //! tenant can never reach another's objects.
 
+mod api_keys;
+mod audit;
+mod consumers;
 mod endpoint;
 mod endpoint_lists;
 mod endpoints;
@@ -11,10 +14,14 @@ mod event_types;
 mod events;
 mod plugins;
 mod poll_keys;
+mod producer_keys;
 mod replays;
 mod tenants;
 mod verifications;
 
+pub use api_keys::{API_KEY_PREFIX, ApiKey, KeyGrant, NewKey};
+pub use audit::{AuditEntry, AuditQuery, Change};
+pub use consumers::Consumer;
 pub use endpoint::{
     Batching, Capabilities, Circuit, CircuitState, Endpoint, EndpointSecret, Mode, OnPluginError,
     PluginRef, Quarantine, Subscription, Verification, VerificationState,
@@ -26,6 +33,7 @@ pub use event_types::{
 pub use events::{AttemptRecord, StoredEvent, delivery_body, is_stream_id};
 pub use plugins::{CompileStatus, Plugin, PluginVersion, TenantLimits};
 pub use poll_keys::POLL_KEY_PREFIX;
+pub use producer_keys::{PRODUCER_KEY_PREFIX, ProducerGrant, ProducerKey};
 pub use replays::{ReplayJob, ReplayState};
 pub use tenants::Tenant;
 

@@ -1,15 +1,12 @@
-//! Tenants and their API keys. A key is shown once, at creation, and stored
-//! only as its SHA-256.
+//! Tenants. A new tenant gets its first API key (`default`, every scope).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
+use super::api_keys::NewKey;
 use super::{Page, Store, lex_page};
 use crate::keys;
-use crate::model::new_id;
+use crate::model::Scopes;
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
@@ -20,26 +17,28 @@ pub struct Tenant {
 
 impl Store {
     /// Creates a tenant; returns it with its API key (the only time the key exists in clear).
-    pub async fn create_tenant(&self, name: &str) -> redis::RedisResult<(Tenant, String)> {
+    pub async fn create_tenant(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> redis::RedisResult<(Tenant, String)> {
         let tenant = Tenant {
-            id: new_id("tn"),
+            id: id.to_string(),
             name: name.to_string(),
             created_at: crate::model::clock::now_rfc3339(),
         };
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let api_key = format!("gwk_{}", URL_SAFE_NO_PAD.encode(raw));
         let json = serde_json::to_string(&tenant).expect("a tenant always serialises");
         let mut conn = self.conn();
-        // The record first, the key index last: a key never points at nothing.
+        // The record first, the key last: a key never points at nothing.
         let _: () = conn.set(keys::tenant(&tenant.id), json).await?;
         let _: () = conn.zadd(keys::TENANTS, &tenant.id, 0).await?;
-        let _: () = conn
-            .set(
-                keys::api_key(&crate::model::sha256_hex(api_key.as_bytes())),
-                &tenant.id,
-            )
-            .await?;
+        let first = NewKey {
+            name: "default",
+            scopes: Scopes::all(),
+            consumer: None,
+            expires_at_ms: None,
+        };
+        let (_, api_key) = self.create_key(&tenant.id, first).await?;
         Ok((tenant, api_key))
     }
 
@@ -63,12 +62,5 @@ impl Store {
             }
         }
         Ok(Page { data, next_cursor })
-    }
-
-    /// The tenant owning an API key, if any.
-    pub async fn tenant_for_key(&self, api_key: &str) -> redis::RedisResult<Option<String>> {
-        self.conn()
-            .get(keys::api_key(&crate::model::sha256_hex(api_key.as_bytes())))
-            .await
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::model::SignatureScheme;
 use crate::store::{
     Batching, Circuit, Endpoint, Mode, OnPluginError, PluginRef, Quarantine, Subscription,
     Verification,
@@ -22,6 +23,13 @@ pub struct EndpointIn {
     pub(super) mode: Mode,
     #[serde(default)]
     pub(super) description: String,
+    /// The consumer (`cs_...`) owning it; a key limited to a consumer makes
+    /// endpoints of that consumer only. Never changed afterwards.
+    pub(super) consumer_id: Option<String>,
+    /// It takes only events of one of these channels (up to 100, each up
+    /// to 128 letters, digits and `._:-`); none: events of any channel.
+    #[serde(default)]
+    pub(super) channels: Vec<String>,
     #[serde(default)]
     pub(super) event_types: Vec<Subscription>,
     #[serde(default)]
@@ -29,6 +37,13 @@ pub struct EndpointIn {
     /// Where deliveries go while its circuit is open or it is quarantined.
     #[serde(default)]
     pub(super) failover_urls: Vec<String>,
+    /// mTLS: the client certificate (PEM, leaf first) deliveries present,
+    /// with `client_key_pem` (its private key, PEM; never shown again);
+    /// `ca_pem`: the CAs (PEM) the endpoint's certificate must chain to,
+    /// instead of the web roots.
+    pub(super) client_cert_pem: Option<String>,
+    pub(super) client_key_pem: Option<String>,
+    pub(super) ca_pem: Option<String>,
     /// It gets the tenant's operational events (but those about itself).
     #[serde(default)]
     pub(super) operational: bool,
@@ -40,8 +55,13 @@ pub struct EndpointIn {
     pub(super) rate_per_second: Option<u64>,
     pub(super) max_in_flight: Option<u32>,
     pub(super) batch: Option<Batching>,
-    /// A `whsec_...` secret to use instead of a generated one.
+    /// A `whsec_...` secret to use instead of a generated one (`hmac` only).
     pub(super) secret: Option<String>,
+    /// `hmac` (the default: `v1,` signatures with a shared `whsec_...`
+    /// secret) or `ed25519` (`v1a,` signatures, verified with the
+    /// endpoint's `whpk_...` public key; the gateway makes the key pair).
+    #[serde(default)]
+    pub(super) signature: SignatureScheme,
     #[serde(default)]
     pub(super) plugins: Vec<PluginRef>,
     #[serde(default)]
@@ -54,10 +74,19 @@ pub struct EndpointIn {
 pub struct EndpointPatch {
     url: Option<String>,
     description: Option<String>,
+    channels: Option<Vec<String>>,
     event_types: Option<Vec<Subscription>>,
     disabled: Option<bool>,
     headers: Option<BTreeMap<String, String>>,
     failover_urls: Option<Vec<String>>,
+    /// `null` removes the client certificate (and `client_key_pem` its key).
+    #[serde(default, deserialize_with = "present")]
+    client_cert_pem: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    client_key_pem: Option<Option<String>>,
+    /// `null` goes back to the web roots.
+    #[serde(default, deserialize_with = "present")]
+    ca_pem: Option<Option<String>>,
     operational: Option<bool>,
     /// `null` goes back to the default timeout.
     #[serde(default, deserialize_with = "present")]
@@ -76,9 +105,18 @@ pub struct EndpointPatch {
     batch: Option<Option<Batching>>,
     plugins: Option<Vec<PluginRef>>,
     on_plugin_error: Option<OnPluginError>,
+    /// `hmac` or `ed25519`. A change of scheme replaces the endpoint's
+    /// secrets (or keys) at once, with no overlap, by one new secret (or
+    /// key pair) of the new scheme; the same scheme keeps them.
+    signature: Option<SignatureScheme>,
 }
 
 impl EndpointPatch {
+    /// The URLs it sets: its `url`, its `failover_urls`.
+    pub(super) fn urls(&self) -> (Option<&str>, Option<&[String]>) {
+        (self.url.as_deref(), self.failover_urls.as_deref())
+    }
+
     /// Sets every field the patch names.
     pub(super) fn apply(&self, endpoint: &mut Endpoint) {
         if let Some(url) = &self.url {
@@ -86,6 +124,9 @@ impl EndpointPatch {
         }
         if let Some(description) = &self.description {
             endpoint.description = description.clone();
+        }
+        if let Some(channels) = &self.channels {
+            endpoint.channels = channels.clone();
         }
         if let Some(types) = &self.event_types {
             endpoint.event_types = types.clone();
@@ -99,6 +140,15 @@ impl EndpointPatch {
         }
         if let Some(urls) = &self.failover_urls {
             endpoint.failover_urls = urls.clone();
+        }
+        if let Some(cert) = &self.client_cert_pem {
+            endpoint.client_cert_pem = cert.clone();
+        }
+        if let Some(key) = &self.client_key_pem {
+            endpoint.client_key_pem = key.clone().map(Into::into);
+        }
+        if let Some(ca) = &self.ca_pem {
+            endpoint.ca_pem = ca.clone();
         }
         if let Some(operational) = self.operational {
             endpoint.operational = operational;
@@ -123,6 +173,9 @@ impl EndpointPatch {
         }
         if let Some(policy) = &self.on_plugin_error {
             endpoint.on_plugin_error = *policy;
+        }
+        if let Some(scheme) = self.signature {
+            endpoint.set_signature(scheme);
         }
     }
 }
@@ -167,6 +220,11 @@ pub struct EndpointOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     verification: Option<&'a Verification>,
     description: &'a str,
+    /// The consumer owning it, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    channels: &'a [String],
     event_types: &'a [Subscription],
     disabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,6 +232,10 @@ pub struct EndpointOut<'a> {
     headers: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     failover_urls: &'a [String],
+    /// Its deliveries present a client certificate (its key is never shown).
+    client_cert: bool,
+    /// Its certificate must chain to its own `ca_pem`, not the web roots.
+    own_ca: bool,
     operational: bool,
     timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,6 +246,8 @@ pub struct EndpointOut<'a> {
     batch: Option<Batching>,
     plugins: &'a [PluginRef],
     on_plugin_error: OnPluginError,
+    /// How its deliveries are signed: `hmac` or `ed25519`.
+    signature: SignatureScheme,
     created_at: &'a str,
     updated_at: &'a str,
     /// Shown when one endpoint is read.
@@ -219,11 +283,15 @@ impl<'a> EndpointOut<'a> {
             quarantine: e.quarantine.as_ref(),
             verification: e.verification.as_ref(),
             description: &e.description,
+            consumer_id: e.consumer_id.as_deref(),
+            channels: &e.channels,
             event_types: &e.event_types,
             disabled: e.disabled,
             disabled_reason: e.disabled_reason.as_deref(),
             headers: &e.headers,
             failover_urls: &e.failover_urls,
+            client_cert: e.client_cert_pem.is_some(),
+            own_ca: e.ca_pem.is_some(),
             operational: e.operational,
             timeout_ms: e.timeout_ms,
             retry_schedule: e.retry_schedule.as_deref(),
@@ -232,6 +300,7 @@ impl<'a> EndpointOut<'a> {
             batch: e.batch,
             plugins: &e.plugins,
             on_plugin_error: e.on_plugin_error,
+            signature: e.signature,
             created_at: &e.created_at,
             updated_at: &e.updated_at,
             circuit: None,

@@ -29,6 +29,7 @@ pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut V
             "must be at most 1024 characters",
         ));
     }
+    validate::labels("/channels", &endpoint.channels, errors);
     if endpoint.event_types.len() > 256 {
         errors.push(FieldError::new(
             "/event_types",
@@ -57,6 +58,7 @@ pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut V
             ..e
         }));
     }
+    check_tls(endpoint, errors);
     if endpoint.headers.len() > 32 {
         errors.push(FieldError::new("/headers", "may hold at most 32 headers"));
     }
@@ -106,6 +108,67 @@ pub(super) fn check_fields(state: &AppState, endpoint: &Endpoint, errors: &mut V
     }
 }
 
+/// Its client certificate, key and CA: PEM that its deliveries' TLS takes,
+/// and only on an endpoint reached over `https://`.
+fn check_tls(endpoint: &Endpoint, errors: &mut Vec<FieldError>) {
+    let key = endpoint.client_key_pem.as_ref().map(|k| k.expose());
+    let (cert, ca) = (
+        endpoint.client_cert_pem.as_deref(),
+        endpoint.ca_pem.as_deref(),
+    );
+    errors.extend(crate::delivery::tls::tls_problems(cert, key, ca));
+    let plain = endpoint.url.starts_with("http://")
+        || endpoint
+            .failover_urls
+            .iter()
+            .any(|u| u.starts_with("http://"));
+    if plain && (cert.is_some() || ca.is_some()) {
+        let pointer = if cert.is_some() {
+            "/client_cert_pem"
+        } else {
+            "/ca_pem"
+        };
+        errors.push(FieldError::new(
+            pointer,
+            "is used over TLS only: every URL of the endpoint must be https://",
+        ));
+    }
+}
+
+/// Under `https_only` (the tenant's setting, else the operator's
+/// `delivery.https_only`), the URLs given (`url`, `failover_urls`) must be
+/// `https://`. Only those a request sets are checked, so an older `http://`
+/// endpoint can still be disabled or moved to `https://`.
+pub(super) async fn check_https(
+    state: &AppState,
+    tenant: &str,
+    (url, failover_urls): (Option<&str>, Option<&[String]>),
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
+    let plain = |u: &str| !u.is_empty() && !u.starts_with("https://");
+    let failover = failover_urls.unwrap_or_default();
+    if !url.is_some_and(plain) && !failover.iter().any(|u| plain(u)) {
+        return Ok(());
+    }
+    let settings = &state.contracts.get(tenant).await?.settings;
+    if !settings
+        .https_only
+        .unwrap_or(state.config.delivery.https_only)
+    {
+        return Ok(());
+    }
+    let message = "must be https:// (https_only is on)";
+    if url.is_some_and(plain) {
+        errors.push(FieldError::new("/url", message));
+    }
+    for (i, u) in failover.iter().enumerate() {
+        if plain(u) {
+            errors.push(FieldError::new(format!("/failover_urls/{i}"), message));
+        }
+    }
+    Ok(())
+}
+
 /// Most failover URLs an endpoint may list.
 const MAX_FAILOVERS: usize = 3;
 
@@ -130,6 +193,11 @@ pub(super) async fn check_references(
     endpoint: &Endpoint,
     errors: &mut Vec<FieldError>,
 ) -> ApiResult<()> {
+    if let Some(consumer) = &endpoint.consumer_id
+        && state.store.consumer(tenant, consumer).await?.is_none()
+    {
+        errors.push(FieldError::new("/consumer_id", "no such consumer"));
+    }
     if endpoint.plugins.len() > MAX_CHAIN {
         errors.push(FieldError::new(
             "/plugins",

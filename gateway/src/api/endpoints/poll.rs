@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::load;
+use super::load_owned;
 use crate::api::openapi::{BodyErrors, TenantErrors};
-use crate::api::{Json, PollCaller, Query, TenantId};
+use crate::api::{Access, Json, PollCaller, Query, scope};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::queue::Polled;
 use crate::state::AppState;
@@ -75,11 +75,15 @@ fn polled_out(p: Polled) -> PolledOut {
     }
 }
 
-async fn poll_endpoint(state: &AppState, caller: &PollCaller, id: &str) -> ApiResult<Endpoint> {
+async fn poll_endpoint<S>(
+    state: &AppState,
+    caller: &PollCaller<S>,
+    id: &str,
+) -> ApiResult<Endpoint> {
     if !caller.may_poll(id) {
         return Err(ApiError::NotFound("endpoint"));
     }
-    let endpoint = load(state, &caller.tenant, id).await?;
+    let endpoint = load_owned(state, &caller.tenant, caller.consumer.as_deref(), id).await?;
     if endpoint.mode.is_push() {
         return Err(ApiError::Conflict(
             "the endpoint is in push mode: its events are POSTed to its url, not polled".into(),
@@ -99,7 +103,7 @@ fn cursor_ok(cursor: &str) -> bool {
     operation_id = "poll_endpoint",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id"), PollQuery),
-    security(("tenant_api_key" = []), ("poll_key" = [])),
+    security(("tenant_api_key" = ["endpoints:read"]), ("poll_key" = [])),
     responses(
         (status = OK, description = "The next events, oldest first", body = PollPage),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -111,7 +115,7 @@ fn cursor_ok(cursor: &str) -> bool {
 )]
 pub async fn poll(
     State(state): State<AppState>,
-    caller: PollCaller,
+    caller: PollCaller<scope::EndpointsRead>,
     Path(id): Path<String>,
     Query(query): Query<PollQuery>,
 ) -> ApiResult<Response> {
@@ -175,7 +179,7 @@ pub struct AckIn {
     operation_id = "ack_endpoint_poll",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = []), ("poll_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"]), ("poll_key" = [])),
     responses(
         (status = NO_CONTENT, description = "Acknowledged"),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -188,7 +192,7 @@ pub struct AckIn {
 )]
 pub async fn ack(
     State(state): State<AppState>,
-    caller: PollCaller,
+    caller: PollCaller<scope::EndpointsWrite>,
     Path(id): Path<String>,
     Json(input): Json<AckIn>,
 ) -> ApiResult<axum::http::StatusCode> {
@@ -224,7 +228,7 @@ struct PollKeyOut {
     operation_id = "create_endpoint_poll_key",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = CREATED, description = "The key", body = PollKeyOut),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -236,13 +240,10 @@ struct PollKeyOut {
 )]
 pub async fn create_key(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let caller = PollCaller {
-        tenant,
-        endpoint: None,
-    };
+    let caller = PollCaller::<scope::EndpointsWrite>::of_key(access);
     poll_endpoint(&state, &caller, &id).await?;
     let key = state.store.create_poll_key(&caller.tenant, &id).await?;
     let out = PollKeyOut {

@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 
 use super::body::EndpointOut;
 use super::shown;
+use crate::api::audit::record;
 use crate::api::openapi::{BodyErrors, TenantErrors};
-use crate::api::{Json, TenantId};
+use crate::api::{Access, Json, scope};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::FieldError;
 use crate::model::clock::now_rfc3339;
@@ -35,7 +36,7 @@ pub struct QuarantineIn {
     operation_id = "quarantine_endpoint",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = OK, description = "The endpoint, quarantined", body = EndpointOut),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -46,18 +47,31 @@ pub struct QuarantineIn {
 )]
 pub async fn quarantine(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
     Json(input): Json<QuarantineIn>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
+    super::load(&state, &access, &id).await?;
     let reason = input.reason.unwrap_or_else(|| "by the tenant".into());
     if reason.len() > 256 {
         let too_long = FieldError::new("/reason", "must be at most 256 characters");
         return Err(ApiError::Invalid(vec![too_long]));
     }
+    let change = serde_json::json!({ "quarantine": { "reason": reason, "by_tenant": true } });
+    record(
+        &state,
+        Some(tenant),
+        &access.actor,
+        "endpoint.quarantined",
+        ("endpoint", &id),
+        None,
+        Some(change),
+    )
+    .await?;
     let changed = state
         .store
-        .update_endpoint(&tenant, &id, |endpoint| {
+        .update_endpoint(tenant, &id, |endpoint| {
             endpoint.quarantine = Some(Quarantine {
                 since: now_rfc3339(),
                 reason: reason.clone(),
@@ -72,7 +86,7 @@ pub async fn quarantine(
     let Some(Ok(endpoint)) = changed else {
         return Err(ApiError::NotFound("endpoint"));
     };
-    Ok(axum::Json(shown(&state, &tenant, &endpoint).await?).into_response())
+    Ok(axum::Json(shown(&state, tenant, &endpoint).await?).into_response())
 }
 
 /// Release an endpoint from quarantine
@@ -84,7 +98,7 @@ pub async fn quarantine(
     operation_id = "release_endpoint",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = OK, description = "The endpoint, released", body = EndpointOut),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -94,12 +108,25 @@ pub async fn quarantine(
 )]
 pub async fn release(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
+    super::load(&state, &access, &id).await?;
+    let change = serde_json::json!({ "quarantine": null });
+    record(
+        &state,
+        Some(tenant),
+        &access.actor,
+        "endpoint.released",
+        ("endpoint", &id),
+        None,
+        Some(change),
+    )
+    .await?;
     let changed = state
         .store
-        .update_endpoint(&tenant, &id, |endpoint| {
+        .update_endpoint(tenant, &id, |endpoint| {
             if endpoint.quarantine.take().is_some() {
                 endpoint.updated_at = now_rfc3339();
             }
@@ -109,6 +136,6 @@ pub async fn release(
     let Some(Ok(endpoint)) = changed else {
         return Err(ApiError::NotFound("endpoint"));
     };
-    state.store.reset_circuit(&tenant, &id).await?;
-    Ok(axum::Json(shown(&state, &tenant, &endpoint).await?).into_response())
+    state.store.reset_circuit(tenant, &id).await?;
+    Ok(axum::Json(shown(&state, tenant, &endpoint).await?).into_response())
 }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::load;
 use crate::api::openapi::{BodyErrors, TenantErrors};
-use crate::api::{Json, TenantId};
+use crate::api::{Access, Json, scope};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::state::AppState;
 use crate::store::{ReplayJob, ReplayState};
@@ -34,7 +34,7 @@ pub struct ReplayIn {
     operation_id = "replay_endpoint",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = ACCEPTED, description = "The replay job, started", body = ReplayJob),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -47,14 +47,15 @@ pub struct ReplayIn {
 )]
 pub async fn replay(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
     Json(input): Json<ReplayIn>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
     let Some(since) = crate::model::clock::parse_rfc3339(&input.since) else {
         return Err(ApiError::invalid("/since", "must be an RFC 3339 date-time"));
     };
-    let endpoint = load(&state, &tenant, &id).await?;
+    let endpoint = load(&state, &access, &id).await?;
     if endpoint.disabled {
         return Err(ApiError::Conflict(
             "the endpoint is disabled; enable it before replaying".into(),
@@ -72,11 +73,11 @@ pub async fn replay(
         created_at: now.clone(),
         updated_at: now,
     };
-    state.store.put_replay(&tenant, &job).await?;
+    state.store.put_replay(tenant, &job).await?;
     tokio::spawn(crate::delivery::replay::run(
         state.queue.clone(),
         state.store.clone(),
-        tenant,
+        tenant.clone(),
         endpoint,
         job.clone(),
     ));
@@ -99,7 +100,7 @@ pub async fn replay(
     operation_id = "get_replay",
     tag = "endpoints",
     params(("id" = String, Path, description = "The replay job's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:read"])),
     responses(
         (status = OK, description = "The replay job", body = ReplayJob),
         (status = NOT_FOUND, description = "No such replay job", body = Problem,
@@ -109,14 +110,18 @@ pub async fn replay(
 )]
 pub async fn get_replay(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsRead>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
     let job = state
         .store
-        .replay(&tenant, &id)
+        .replay(tenant, &id)
         .await?
         .ok_or(ApiError::NotFound("replay job"))?;
+    super::load(&state, &access, &job.endpoint_id)
+        .await
+        .map_err(|_| ApiError::NotFound("replay job"))?;
     let job = crate::delivery::replay::observed(job, time::OffsetDateTime::now_utc());
     Ok(axum::Json(job).into_response())
 }

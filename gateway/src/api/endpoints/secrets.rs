@@ -1,5 +1,6 @@
 //! An endpoint's signing secrets: reading them, and rotating them (the old
-//! secret keeps signing for a while).
+//! secret keeps signing for a while). An `ed25519` endpoint's keys are
+//! shown only as their `whpk_...` public keys, never the private keys.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -7,9 +8,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::load;
-use crate::api::TenantId;
+use crate::api::audit::record;
 use crate::api::openapi::TenantErrors;
+use crate::api::{Access, scope};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::model::SigningKey;
 use crate::model::clock::now_ms;
 use crate::state::AppState;
 use crate::store::Endpoint;
@@ -17,7 +20,8 @@ use crate::store::Endpoint;
 /// An endpoint's signing secrets.
 #[derive(Serialize, ToSchema)]
 struct SecretOut {
-    /// The current `whsec_...` secret.
+    /// The current `whsec_...` secret; for an `ed25519` endpoint, the
+    /// current key's `whpk_...` public key.
     secret: String,
     /// Older secrets still signing, with when they stop.
     previous: Vec<PreviousSecret>,
@@ -35,7 +39,8 @@ fn secret_out(endpoint: &Endpoint) -> SecretOut {
         secret: endpoint
             .secrets
             .first()
-            .map(|s| s.secret.clone())
+            .and_then(|s| SigningKey::parse(&s.secret))
+            .map(|k| k.verifier())
             .unwrap_or_default(),
         previous: endpoint
             .secrets
@@ -56,7 +61,7 @@ fn secret_out(endpoint: &Endpoint) -> SecretOut {
     operation_id = "get_endpoint_secret",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = OK, description = "Its signing secrets", body = SecretOut),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -66,16 +71,17 @@ fn secret_out(endpoint: &Endpoint) -> SecretOut {
 )]
 pub async fn secret(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let endpoint = load(&state, &tenant, &id).await?;
+    let endpoint = load(&state, &access, &id).await?;
     Ok(axum::Json(secret_out(&endpoint)).into_response())
 }
 
 /// Rotate an endpoint's secret
 ///
-/// A new secret signs from now on; the old one keeps signing too for
+/// A new secret (or, for an `ed25519` endpoint, a new key pair) signs from
+/// now on; the old one keeps signing too for
 /// `delivery.secret_rotation_overlap`. An endpoint with a handshake is
 /// asked to verify again at once.
 #[utoipa::path(
@@ -84,7 +90,7 @@ pub async fn secret(
     operation_id = "rotate_endpoint_secret",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = OK, description = "Its signing secrets, the new one first", body = SecretOut),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -94,13 +100,27 @@ pub async fn secret(
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
+    load(&state, &access, &id).await?;
+    // The log shows that the secret changed, never a secret.
+    let secret = |which: &str| Some(serde_json::json!({ "secret": which }));
+    record(
+        &state,
+        Some(tenant),
+        &access.actor,
+        "endpoint.secret_rotated",
+        ("endpoint", &id),
+        secret("old"),
+        secret("new"),
+    )
+    .await?;
     let overlap = state.config.delivery.secret_rotation_overlap.as_millis() as u64;
     let changed = state
         .store
-        .update_endpoint(&tenant, &id, |endpoint| {
+        .update_endpoint(tenant, &id, |endpoint| {
             let now = now_ms();
             endpoint.rotate_secret(now, now + overlap);
             endpoint.updated_at = crate::model::clock::now_rfc3339();
@@ -115,7 +135,7 @@ pub async fn rotate_secret(
     if endpoint.verification.is_some() {
         state
             .store
-            .schedule_handshake(&tenant, &id, now_ms())
+            .schedule_handshake(tenant, &id, now_ms())
             .await?;
     }
     Ok(axum::Json(secret_out(&endpoint)).into_response())

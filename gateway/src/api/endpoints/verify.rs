@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::body::EndpointOut;
 use super::shown;
 use crate::api::openapi::{BodyErrors, OperatorErrors, TenantErrors};
-use crate::api::{Json, Operator, TenantId};
+use crate::api::{Access, Json, Operator, scope};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::state::AppState;
 use crate::store::Verification;
@@ -26,7 +26,7 @@ use crate::store::Verification;
     operation_id = "verify_endpoint",
     tag = "endpoints",
     params(("id" = String, Path, description = "The endpoint's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["endpoints:write"])),
     responses(
         (status = OK, description = "The endpoint after the handshake", body = EndpointOut),
         (status = NOT_FOUND, description = "No such endpoint", body = Problem,
@@ -36,16 +36,18 @@ use crate::store::Verification;
 )]
 pub async fn verify(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    access: Access<scope::EndpointsWrite>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let tenant = &access.tenant;
+    super::load(&state, &access, &id).await?;
     let endpoint = state
         .verifier
-        .handshake(&tenant, &id)
+        .handshake(tenant, &id)
         .await
         .map_err(ApiError::Internal)?
         .ok_or(ApiError::NotFound("endpoint"))?;
-    Ok(axum::Json(shown(&state, &tenant, &endpoint).await?).into_response())
+    Ok(axum::Json(shown(&state, tenant, &endpoint).await?).into_response())
 }
 
 /// Whether an endpoint must pass the handshake.

@@ -19,8 +19,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::audit;
 use super::openapi::{BodyErrors, PageErrors, TenantErrors};
-use super::{Json, PageQuery, Query, TenantId, validate};
+use super::{Access, Json, PageQuery, Query, scope, validate};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::state::AppState;
 use crate::store::{ContractSettings, EventTypeRecord, Page, Transform};
@@ -90,7 +91,7 @@ fn deprecation(now: &str, deprecated: bool, previous: Option<&str>) -> Option<St
     operation_id = "list_event_types",
     tag = "event-types",
     params(PageQuery),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:read"])),
     responses(
         (status = OK, description = "A page of event types", body = Page<EventTypeRecord>),
         PageErrors,
@@ -99,7 +100,7 @@ fn deprecation(now: &str, deprecated: bool, previous: Option<&str>) -> Option<St
 )]
 pub async fn list(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventTypesRead>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Response> {
     let page = state
@@ -116,7 +117,7 @@ pub async fn list(
     operation_id = "put_event_type",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:write"])),
     responses(
         (status = CREATED, description = "The new event type", body = EventTypeOut),
         (status = OK, description = "The updated event type", body = EventTypeOut),
@@ -126,7 +127,7 @@ pub async fn list(
 )]
 pub async fn put_type(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, actor, .. }: Access<scope::EventTypesWrite>,
     Path(name): Path<String>,
     Json(input): Json<EventTypeIn>,
 ) -> ApiResult<Response> {
@@ -139,6 +140,7 @@ pub async fn put_type(
     }
     let now = crate::model::clock::now_rfc3339();
     let existing = state.store.event_type(&tenant, &name).await?;
+    let before = existing.as_ref().and_then(audit::json);
     let status = match existing {
         Some(_) => StatusCode::OK,
         None => StatusCode::CREATED,
@@ -159,6 +161,13 @@ pub async fn put_type(
         record.deprecated = deprecated;
     }
     record.updated_at = now;
+    let action = match before {
+        Some(_) => "event_type.updated",
+        None => "event_type.created",
+    };
+    let object = ("event_type", name.as_str());
+    let after = audit::json(&record);
+    audit::record(&state, Some(&tenant), &actor, action, object, before, after).await?;
     state.store.put_event_type(&tenant, &record).await?;
     state.contracts.invalidate(&tenant);
     let out = describe(&state, &tenant, record).await?;
@@ -193,7 +202,7 @@ async fn describe(
     operation_id = "get_event_type",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:read"])),
     responses(
         (status = OK, description = "The event type, its versions and transforms", body = EventTypeOut),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
@@ -205,7 +214,7 @@ async fn describe(
 )]
 pub async fn get_type(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventTypesRead>,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let record = load_type(&state, &tenant, &name).await?;
@@ -218,7 +227,7 @@ pub async fn get_type(
     path = "/v1/settings",
     operation_id = "get_settings",
     tag = "event-types",
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["settings:read"])),
     responses(
         (status = OK, description = "The tenant's contract settings", body = ContractSettings),
         TenantErrors,
@@ -226,7 +235,7 @@ pub async fn get_type(
 )]
 pub async fn get_settings(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::SettingsRead>,
 ) -> ApiResult<Response> {
     let settings = state.store.contract_settings(&tenant).await?;
     Ok(axum::Json(settings).into_response())
@@ -237,7 +246,7 @@ pub async fn get_settings(
     path = "/v1/settings",
     operation_id = "put_settings",
     tag = "event-types",
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["settings:write"])),
     responses(
         (status = OK, description = "The settings as stored", body = ContractSettings),
         BodyErrors,
@@ -246,7 +255,7 @@ pub async fn get_settings(
 )]
 pub async fn put_settings(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, actor, .. }: Access<scope::SettingsWrite>,
     Json(settings): Json<ContractSettings>,
 ) -> ApiResult<Response> {
     if let Some(schedule) = &settings.retry_schedule {
@@ -256,6 +265,17 @@ pub async fn put_settings(
             return Err(ApiError::Invalid(errors));
         }
     }
+    let before = state.store.contract_settings(&tenant).await?;
+    audit::record(
+        &state,
+        Some(&tenant),
+        &actor,
+        "settings.updated",
+        ("settings", &tenant),
+        audit::json(&before),
+        audit::json(&settings),
+    )
+    .await?;
     state
         .store
         .put_contract_settings(&tenant, &settings)

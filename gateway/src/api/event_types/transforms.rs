@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{MAX_VERSIONS, load_type};
 use crate::api::openapi::{BodyErrors, TenantErrors};
-use crate::api::{Json, TenantId};
+use crate::api::{Access, Json, scope};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::FieldError;
 use crate::state::AppState;
@@ -43,7 +43,7 @@ struct TransformList {
     operation_id = "list_transforms",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:read"])),
     responses(
         (status = OK, description = "The version transforms, under `data`", body = TransformList),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
@@ -55,7 +55,7 @@ struct TransformList {
 )]
 pub async fn list_transforms(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventTypesRead>,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     load_type(&state, &tenant, &name).await?;
@@ -70,7 +70,7 @@ pub async fn list_transforms(
     operation_id = "put_transform",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:write"])),
     responses(
         (status = OK, description = "The transform as registered", body = Transform),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
@@ -81,7 +81,7 @@ pub async fn list_transforms(
 )]
 pub async fn put_transform(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, actor, .. }: Access<scope::EventTypesWrite>,
     Path(name): Path<String>,
     Json(input): Json<TransformIn>,
 ) -> ApiResult<Response> {
@@ -117,6 +117,23 @@ pub async fn put_transform(
         config: input.config,
         updated_at: crate::model::clock::now_rfc3339(),
     };
+    let before = state
+        .store
+        .transforms(&tenant, &name)
+        .await?
+        .into_iter()
+        .find(|t| (t.from, t.to) == (transform.from, transform.to));
+    let object = format!("{name}/{}-{}", transform.from, transform.to);
+    crate::api::audit::record(
+        &state,
+        Some(&tenant),
+        &actor,
+        "transform.updated",
+        ("transform", &object),
+        before.as_ref().and_then(crate::api::audit::json),
+        crate::api::audit::json(&transform),
+    )
+    .await?;
     state
         .store
         .put_transform(&tenant, &name, &transform)

@@ -9,8 +9,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{deprecation, load_type, version_number};
+use crate::api::audit;
 use crate::api::openapi::{BodyErrors, TenantErrors};
-use crate::api::{Json, TenantId};
+use crate::api::{Access, Json, scope};
 use crate::contracts::{compare, compile};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::Report;
@@ -62,7 +63,7 @@ struct CheckOut {
     operation_id = "list_schema_versions",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:read"])),
     responses(
         (status = OK, description = "Every version, oldest first, under `data`", body = VersionList),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
@@ -74,7 +75,7 @@ struct CheckOut {
 )]
 pub async fn list_versions(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventTypesRead>,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     load_type(&state, &tenant, &name).await?;
@@ -88,7 +89,7 @@ pub async fn list_versions(
     operation_id = "get_schema_version",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`"), ("version" = u32, Path, description = "The version number, from 1")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:read"])),
     responses(
         (status = OK, description = "The version and its schema", body = SchemaVersion),
         (status = NOT_FOUND, description = "No such event type or version", body = Problem,
@@ -100,7 +101,7 @@ pub async fn list_versions(
 )]
 pub async fn get_version(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventTypesRead>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     load_type(&state, &tenant, &name).await?;
@@ -165,7 +166,7 @@ async fn assess(
     operation_id = "put_schema_version",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`"), ("version" = u32, Path, description = "The version number, from 1")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:write"])),
     responses(
         (status = CREATED, description = "The new version", body = SchemaVersion),
         (status = OK, description = "The version, with its deprecation changed", body = SchemaVersion),
@@ -179,7 +180,7 @@ async fn assess(
 )]
 pub async fn put_version(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, actor, .. }: Access<scope::EventTypesWrite>,
     Path((name, version)): Path<(String, String)>,
     Json(input): Json<VersionIn>,
 ) -> ApiResult<Response> {
@@ -202,6 +203,11 @@ pub async fn put_version(
             updated.deprecated = deprecated;
         }
         if updated != *existing {
+            let object = format!("{name}/{version}");
+            let (before, after) = (audit::json(existing), audit::json(&updated));
+            let object = ("schema_version", object.as_str());
+            let action = "schema_version.updated";
+            audit::record(&state, Some(&tenant), &actor, action, object, before, after).await?;
             state
                 .store
                 .update_schema_version(&tenant, &name, &updated)
@@ -230,6 +236,11 @@ pub async fn put_version(
         compatibility: assessment.previous.map(|_| assessment.report),
         created_at: now,
     };
+    let object = format!("{name}/{version}");
+    let object = ("schema_version", object.as_str());
+    let after = audit::json(&record);
+    let action = "schema_version.created";
+    audit::record(&state, Some(&tenant), &actor, action, object, None, after).await?;
     if !state
         .store
         .add_schema_version(&tenant, &name, &record)
@@ -250,7 +261,7 @@ pub async fn put_version(
     operation_id = "check_schema_version",
     tag = "event-types",
     params(("type" = String, Path, description = "The event type, e.g. `order.created`"), ("version" = u32, Path, description = "The version number, from 1")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["event-types:read"])),
     responses(
         (status = OK, description = "The compatibility report; nothing is stored", body = CheckOut),
         (status = NOT_FOUND, description = "No such event type", body = Problem,
@@ -261,7 +272,7 @@ pub async fn put_version(
 )]
 pub async fn check_version(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventTypesRead>,
     Path((name, version)): Path<(String, String)>,
     Json(input): Json<CheckIn>,
 ) -> ApiResult<Response> {

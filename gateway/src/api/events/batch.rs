@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use super::prepare::prepare;
 use super::{EventIn, IdempotencyHeader, counted, with_rate};
 use crate::api::openapi::{BodyErrors, IngestErrors};
-use crate::api::{Json, TenantId, parse_json};
-use crate::error::{ApiError, ApiResult};
+use crate::api::{Access, Json, Producer, parse_json, scope};
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::FieldError;
 use crate::queue::NewEvent;
 use crate::state::AppState;
@@ -62,7 +62,7 @@ struct BatchOut {
     path = "/v1/events/batch",
     operation_id = "ingest_batch",
     tag = "events",
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["events:write"])),
     responses(
         (status = OK, description = "A result per event", body = BatchOut, headers(
             ("RateLimit-Limit" = u32, description = "The tenant's ingest burst"),
@@ -75,9 +75,48 @@ struct BatchOut {
 )]
 pub async fn ingest_batch(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventsWrite>,
     IdempotencyHeader(header): IdempotencyHeader,
     Json(batch): Json<BatchIn>,
+) -> ApiResult<Response> {
+    ingest_many(&state, &tenant, header, batch).await
+}
+
+/// Ingest a batch of events for a tenant
+///
+/// As `POST /v1/events/batch`, for the tenant named in the path, with a
+/// producer key allowed to post for it or the tenant's own API key.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/events/batch",
+    operation_id = "ingest_batch_for_tenant",
+    tag = "events",
+    params(("tenant" = String, Path, description = "The tenant the events are for")),
+    security(("producer_key" = []), ("tenant_api_key" = ["events:write"])),
+    responses(
+        (status = OK, description = "A result per event", body = BatchOut),
+        (status = NOT_FOUND, description = "No such tenant", body = Problem,
+            content_type = PROBLEM_JSON),
+        IngestErrors,
+        BodyErrors,
+    ),
+)]
+pub async fn ingest_batch_for_tenant(
+    State(state): State<AppState>,
+    producer: Producer,
+    Path(tenant): Path<String>,
+    IdempotencyHeader(header): IdempotencyHeader,
+    Json(batch): Json<BatchIn>,
+) -> ApiResult<Response> {
+    super::posting_for(&state, &producer, &tenant).await?;
+    ingest_many(&state, &tenant, header, batch).await
+}
+
+async fn ingest_many(
+    state: &AppState,
+    tenant: &str,
+    header: Option<axum::http::HeaderValue>,
+    batch: BatchIn,
 ) -> ApiResult<Response> {
     if header.is_some() {
         return Err(ApiError::invalid(
@@ -92,7 +131,7 @@ pub async fn ingest_batch(
         ));
     }
     let partitions = state.queue.partitions();
-    let contracts = state.contracts.get(&tenant).await?;
+    let contracts = state.contracts.get(tenant).await?;
     let mut results = Vec::with_capacity(batch.events.len());
     let mut valid = Vec::new();
     for (index, raw) in batch.events.iter().enumerate() {
@@ -103,14 +142,18 @@ pub async fn ingest_batch(
                 let prepared = prepare(
                     partitions,
                     &contracts,
-                    &tenant,
+                    tenant,
                     event,
                     None,
                     &at,
                     &mut errors,
                 );
                 if let Some(prepared) = prepared {
-                    valid.push((index, prepared));
+                    super::unknown_consumers(state, tenant, &at, &prepared.uids, &mut errors)
+                        .await?;
+                    if errors.is_empty() {
+                        valid.push((index, prepared));
+                    }
                 }
             }
             Err(ApiError::Invalid(found)) => errors.extend(found.into_iter().map(|e| {
@@ -135,11 +178,11 @@ pub async fn ingest_batch(
     }
     let mut rate = None;
     if let Some(count) = NonZeroU32::new(valid.len() as u32) {
-        rate = state.edge.admit(&state.queue, &tenant, count).await?;
-        let events: Vec<NewEvent> = valid.iter().map(|(_, p)| p.new_event(&tenant)).collect();
+        rate = state.edge.admit(&state.queue, tenant, count).await?;
+        let events: Vec<NewEvent> = valid.iter().map(|(_, p)| p.new_event(tenant)).collect();
         let stored = state.queue.ingest_many(&events).await?;
         for ((index, prepared), stored) in valid.iter().zip(stored) {
-            let (id, duplicate) = counted(&state, stored);
+            let (id, duplicate) = counted(state, stored);
             let result = &mut results[*index];
             result.status = 202;
             result.id = Some(id);

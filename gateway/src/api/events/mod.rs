@@ -34,7 +34,7 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::openapi::{BodyErrors, IngestErrors, TenantErrors};
-use super::{Json, TenantId};
+use super::{Access, Json, Producer, scope};
 use crate::error::RateHeaders;
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::{FieldError, Status};
@@ -60,6 +60,31 @@ pub struct EventIn {
     /// RFC 3339; the time of ingest when absent.
     #[schema(format = DateTime)]
     timestamp: Option<String>,
+    /// The consumer (its `uid`) or consumers it is for: it goes only to
+    /// their endpoints. Absent: to every endpoint of the tenant that takes
+    /// its type.
+    consumer: Option<Audience>,
+    /// Its channels: an endpoint with channels takes only events of one of
+    /// them (up to 100, each as `id`).
+    #[serde(default)]
+    channels: Vec<String>,
+}
+
+/// One consumer uid, or a list of them.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged, expecting = "a consumer uid, or a list of them")]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Audience::One(uid) => vec![uid],
+            Audience::Many(uids) => uids,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -124,7 +149,7 @@ fn with_rate(mut response: Response, rate: Option<RateHeaders>) -> Response {
     tag = "events",
     params(("Idempotency-Key" = Option<String>, Header,
         description = "Deduplicates the event: 1 to 255 visible ASCII characters")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["events:write"])),
     responses(
         (status = ACCEPTED, description = "Stored", body = Accepted, headers(
             ("Idempotent-Replayed" = String,
@@ -141,9 +166,89 @@ fn with_rate(mut response: Response, rate: Option<RateHeaders>) -> Response {
 )]
 pub async fn ingest(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventsWrite>,
     IdempotencyHeader(header): IdempotencyHeader,
     Json(event): Json<EventIn>,
+) -> ApiResult<Response> {
+    ingest_one(&state, &tenant, header, event).await
+}
+
+/// Ingest an event for a tenant
+///
+/// As `POST /v1/events`, for the tenant named in the path: with a producer
+/// key (`gwpk_...`, made by the operator) allowed to post for it, or with
+/// the tenant's own API key holding `events:write`.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/events",
+    operation_id = "ingest_event_for_tenant",
+    tag = "events",
+    params(("tenant" = String, Path, description = "The tenant the event is for"),
+        ("Idempotency-Key" = Option<String>, Header,
+        description = "Deduplicates the event: 1 to 255 visible ASCII characters")),
+    security(("producer_key" = []), ("tenant_api_key" = ["events:write"])),
+    responses(
+        (status = ACCEPTED, description = "Stored", body = Accepted),
+        (status = NOT_FOUND, description = "No such tenant", body = Problem,
+            content_type = PROBLEM_JSON),
+        IngestErrors,
+        BodyErrors,
+    ),
+)]
+pub async fn ingest_for_tenant(
+    State(state): State<AppState>,
+    producer: Producer,
+    Path(tenant): Path<String>,
+    IdempotencyHeader(header): IdempotencyHeader,
+    Json(event): Json<EventIn>,
+) -> ApiResult<Response> {
+    posting_for(&state, &producer, &tenant).await?;
+    ingest_one(&state, &tenant, header, event).await
+}
+
+/// Whether `producer` may post for `tenant`, which exists: else 403 or 404.
+pub(super) async fn posting_for(
+    state: &AppState,
+    producer: &Producer,
+    tenant: &str,
+) -> ApiResult<()> {
+    producer.post_for(tenant)?;
+    match state.store.tenant(tenant).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound("tenant")),
+    }
+}
+
+/// The consumers named by `uids` (under `pointer`) that the tenant does not
+/// have, as problems.
+pub(super) async fn unknown_consumers(
+    state: &AppState,
+    tenant: &str,
+    pointer: &str,
+    uids: &[String],
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<()> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = uids.iter().map(String::as_str).collect();
+    let exist = state.consumers.exist(&state.store, tenant, &names).await?;
+    for (i, (uid, exists)) in uids.iter().zip(exist).enumerate() {
+        if !exists {
+            errors.push(FieldError::new(
+                format!("{pointer}/consumer/{i}"),
+                format!("the tenant has no consumer `{uid}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn ingest_one(
+    state: &AppState,
+    tenant: &str,
+    header: Option<HeaderValue>,
+    event: EventIn,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
     let idempotency_key = match header.as_ref().map(|v| v.to_str()) {
@@ -158,25 +263,28 @@ pub async fn ingest(
         }
     };
     let partitions = state.queue.partitions();
-    let contracts = state.contracts.get(&tenant).await?;
+    let contracts = state.contracts.get(tenant).await?;
     let prepared = prepare(
         partitions,
         &contracts,
-        &tenant,
+        tenant,
         event,
         idempotency_key,
         "",
         &mut errors,
     );
+    if let Some(prepared) = prepared.as_ref().filter(|_| errors.is_empty()) {
+        unknown_consumers(state, tenant, "", &prepared.uids, &mut errors).await?;
+    }
     let Some(prepared) = prepared.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Invalid(errors));
     };
     let rate = state
         .edge
-        .admit(&state.queue, &tenant, NonZeroU32::MIN)
+        .admit(&state.queue, tenant, NonZeroU32::MIN)
         .await?;
-    let stored = state.queue.ingest(prepared.new_event(&tenant)).await?;
-    let (id, replayed) = counted(&state, stored);
+    let stored = state.queue.ingest(prepared.new_event(tenant)).await?;
+    let (id, replayed) = counted(state, stored);
     let mut response = (StatusCode::ACCEPTED, axum::Json(Accepted { id: &id })).into_response();
     if replayed {
         response
@@ -227,7 +335,7 @@ struct BodyData<'a> {
     operation_id = "get_event",
     tag = "events",
     params(("id" = String, Path, description = "The event's id")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["events:read"])),
     responses(
         (status = OK, description = "The event", body = EventOut),
         (status = NOT_FOUND, description = "No such event, or past its retention", body = Problem,
@@ -237,7 +345,7 @@ struct BodyData<'a> {
 )]
 pub async fn get_event(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::EventsRead>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let event = state

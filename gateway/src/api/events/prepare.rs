@@ -7,7 +7,7 @@ use crate::contracts::{Checked, Snapshot};
 use crate::keys::Partitions;
 use crate::model::{FieldError, new_id};
 use crate::queue::NewEvent;
-use crate::store::delivery_body;
+use crate::store::{Consumer, delivery_body};
 
 /// A valid event, ready to store.
 pub(super) struct Prepared {
@@ -21,6 +21,10 @@ pub(super) struct Prepared {
     body: String,
     partition: u16,
     dedup_key: Option<String>,
+    /// The uids of the consumers it is for, and their ids.
+    pub(super) uids: Vec<String>,
+    consumers: Vec<String>,
+    channels: Vec<String>,
 }
 
 impl Prepared {
@@ -35,6 +39,8 @@ impl Prepared {
             timestamp: &self.timestamp,
             dedup_key: self.dedup_key.as_deref(),
             about: None,
+            consumers: &self.consumers,
+            channels: &self.channels,
         }
     }
 }
@@ -62,6 +68,12 @@ pub(super) fn prepare(
             "must be at least 1",
         ));
     }
+    let uids = event
+        .consumer
+        .map(super::Audience::into_vec)
+        .unwrap_or_default();
+    validate::labels(&format!("{at}/consumer"), &uids, errors);
+    validate::labels(&format!("{at}/channels"), &event.channels, errors);
     if !event.data.get().starts_with('{') {
         errors.push(FieldError::new(
             format!("{at}/data"),
@@ -125,5 +137,8 @@ pub(super) fn prepare(
         body,
         partition,
         dedup_key,
+        consumers: uids.iter().map(|uid| Consumer::id_of(uid)).collect(),
+        uids,
+        channels: event.channels,
     })
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::{check_reference, load};
 use crate::api::openapi::{BodyErrors, TenantErrors};
-use crate::api::{Json, TenantId, validate};
+use crate::api::{Access, Json, scope, validate};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::new_id;
 use crate::plugins::{LogLine, PluginEvent, PluginFailure, PluginInput, PluginTarget, Verdict};
@@ -115,7 +115,7 @@ struct ErrorOut {
     operation_id = "invoke_plugin",
     tag = "plugins",
     params(("name" = String, Path, description = "The plugin's name")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["plugins:write"])),
     responses(
         (status = OK, description = "The run, whether the plugin succeeded or failed",
             body = InvokeOut),
@@ -127,7 +127,7 @@ struct ErrorOut {
 )]
 pub async fn invoke(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::PluginsWrite>,
     Path(name): Path<String>,
     Json(input): Json<InvokeIn>,
 ) -> ApiResult<Response> {

@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::audit::{json, record};
 use super::openapi::{PageErrors, TenantErrors};
-use super::{PageQuery, Query, TenantId};
+use super::{Access, PageQuery, Query, scope};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 use crate::model::FieldError;
 use crate::plugins::{Upload, UploadError};
@@ -110,7 +111,7 @@ async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
     params(("name" = String, Path,
         description = "1 to 64 of `a-z 0-9 - _`, starting with a letter or digit")),
     request_body(description = "The component's bytes", content(("application/wasm"))),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["plugins:write"])),
     responses(
         (status = OK, description = "The same bytes as the latest version: that version",
             body = VersionOut),
@@ -130,7 +131,7 @@ async fn load(state: &AppState, tenant: &str, name: &str) -> ApiResult<Plugin> {
 )]
 pub async fn upload(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, actor, .. }: Access<scope::PluginsWrite>,
     Path(name): Path<String>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
@@ -152,6 +153,17 @@ pub async fn upload(
         Upload::Ready { sha256 } => (sha256, None),
         Upload::Compiling { sha256, compile } => (sha256, Some(compile)),
     };
+    let change = serde_json::json!({ "sha256": sha256, "size": bytes.len() });
+    record(
+        &state,
+        Some(&tenant),
+        &actor,
+        "plugin.uploaded",
+        ("plugin", &name),
+        None,
+        Some(change),
+    )
+    .await?;
     let version = PluginVersion {
         version: 0,
         sha256: sha256.clone(),
@@ -211,7 +223,7 @@ fn version_out<'a>(name: &'a str, version: &'a PluginVersion) -> VersionOut<'a> 
     operation_id = "list_plugins",
     tag = "plugins",
     params(PageQuery),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["plugins:read"])),
     responses(
         (status = OK, description = "A page of plugins", body = Page<Plugin>),
         TenantErrors,
@@ -220,7 +232,7 @@ fn version_out<'a>(name: &'a str, version: &'a PluginVersion) -> VersionOut<'a> 
 )]
 pub async fn list(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::PluginsRead>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Response> {
     let page = state
@@ -239,7 +251,7 @@ pub async fn list(
     operation_id = "get_plugin",
     tag = "plugins",
     params(("name" = String, Path, description = "The plugin's name")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["plugins:read"])),
     responses(
         (status = OK, description = "The plugin", body = Plugin),
         (status = NOT_FOUND, description = "No such plugin", body = Problem,
@@ -249,7 +261,7 @@ pub async fn list(
 )]
 pub async fn get_one(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, .. }: Access<scope::PluginsRead>,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     Ok(axum::Json(load(&state, &tenant, &name).await?).into_response())
@@ -264,7 +276,7 @@ pub async fn get_one(
     operation_id = "delete_plugin",
     tag = "plugins",
     params(("name" = String, Path, description = "The plugin's name")),
-    security(("tenant_api_key" = [])),
+    security(("tenant_api_key" = ["plugins:write"])),
     responses(
         (status = NO_CONTENT, description = "Deleted"),
         (status = NOT_FOUND, description = "No such plugin", body = Problem,
@@ -276,7 +288,7 @@ pub async fn get_one(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    TenantId(tenant): TenantId,
+    Access { tenant, actor, .. }: Access<scope::PluginsWrite>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let plugin = load(&state, &tenant, &name).await?;
@@ -308,6 +320,16 @@ pub async fn delete(
             transforms.join(", ")
         )));
     }
+    record(
+        &state,
+        Some(&tenant),
+        &actor,
+        "plugin.deleted",
+        ("plugin", &name),
+        json(&plugin),
+        None,
+    )
+    .await?;
     state.store.delete_plugin(&tenant, &plugin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
