@@ -5,7 +5,8 @@
 //! from the scheduled start, so a stall is not hidden).
 //!
 //! Every event carries its sequence number and its send time (nanoseconds
-//! on the shared [`Clock`]) in `data`, for the receiver to measure against.
+//! on the shared [`Clock`]) in `data`, for the receiver to measure against;
+//! an event addressed to a consumer also names it ([`Payload::for_consumers`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,8 @@ pub struct Payload {
     event_type: &'static str,
     fields: &'static str,
     pad: String,
+    /// Consumers the events are addressed to in turn, when they are.
+    consumers: Option<u64>,
     next_seq: AtomicU64,
 }
 
@@ -51,23 +54,66 @@ impl Payload {
         Payload::with(CONTRACT_EVENT_TYPE, CONTRACT_FIELDS)
     }
 
+    /// `bench.event` events addressed to one of `n` consumers in turn:
+    /// event `seq` has `"consumer": "c-<seq % n>"` (see [`consumer_uid`])
+    /// beside `type`, and `data.to` is `seq % n`, for the receiver to check
+    /// where it arrived. The padding keeps the body at about 1 KiB.
+    pub fn for_consumers(n: u64) -> Payload {
+        Payload {
+            consumers: Some(n.max(1)),
+            ..Payload::with("bench.event", "")
+        }
+        .padded()
+    }
+
     /// Events of `event_type` whose `data` starts with `fields` (JSON
     /// members, each followed by a comma).
     fn with(event_type: &'static str, fields: &'static str) -> Payload {
-        let overhead = event_json(event_type, fields, u64::MAX / 2, u64::MAX / 2, "").len();
         Payload {
             event_type,
             fields,
-            pad: "x".repeat(BODY_BYTES.saturating_sub(overhead)),
+            pad: String::new(),
+            consumers: None,
             next_seq: AtomicU64::new(0),
         }
+        .padded()
+    }
+
+    /// The padding set for bodies of [`BODY_BYTES`] with the longest stamp
+    /// and consumer.
+    fn padded(mut self) -> Payload {
+        let widest = self.consumers.map(|n| n - 1);
+        let overhead = event_json(
+            self.event_type,
+            self.fields,
+            widest,
+            u64::MAX / 2,
+            u64::MAX / 2,
+            "",
+        );
+        self.pad = "x".repeat(BODY_BYTES.saturating_sub(overhead.len()));
+        self
     }
 
     /// The next event, stamped with `sent_ns`.
     pub fn next(&self, sent_ns: u64) -> Vec<u8> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        event_json(self.event_type, self.fields, seq, sent_ns, &self.pad).into_bytes()
+        let consumer = self.consumers.map(|n| seq % n);
+        event_json(
+            self.event_type,
+            self.fields,
+            consumer,
+            seq,
+            sent_ns,
+            &self.pad,
+        )
+        .into_bytes()
     }
+}
+
+/// The uid of consumer `k` of [`Payload::for_consumers`] events.
+pub fn consumer_uid(k: u64) -> String {
+    format!("c-{k}")
 }
 
 /// The v1 order of [`Payload::order_v1`] events.
@@ -86,9 +132,24 @@ const CONTRACT_FIELDS: &str = concat!(
     r#"{"sku":"SKU-0002","qty":2,"unit_cents":375}],"tags":["bench","contracts"],"#,
 );
 
-fn event_json(event_type: &str, fields: &str, seq: u64, sent_ns: u64, pad: &str) -> String {
+/// One event; addressed to consumer `k` when `consumer` is `Some(k)`.
+fn event_json(
+    event_type: &str,
+    fields: &str,
+    consumer: Option<u64>,
+    seq: u64,
+    sent_ns: u64,
+    pad: &str,
+) -> String {
+    let (audience, to) = match consumer {
+        Some(k) => (
+            format!(r#""consumer":"{}","#, consumer_uid(k)),
+            format!(r#""to":{k},"#),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
-        r#"{{"type":"{event_type}","data":{{{fields}"seq":{seq},"sent_ns":{sent_ns},"pad":"{pad}"}}}}"#
+        r#"{{"type":"{event_type}",{audience}"data":{{{fields}{to}"seq":{seq},"sent_ns":{sent_ns},"pad":"{pad}"}}}}"#
     )
 }
 
@@ -278,5 +339,23 @@ mod tests {
         assert_eq!(v["data"]["lines"][1]["qty"], 2);
         assert_eq!(v["data"]["seq"], 1);
         assert_eq!(v["data"]["sent_ns"], 9);
+
+        let routed = Payload::for_consumers(1_000);
+        for (seq, uid, to) in [(0, "c-0", 0), (1, "c-1", 1)] {
+            let event = routed.next(3);
+            assert!((BODY_BYTES - 40..=BODY_BYTES).contains(&event.len()));
+            let v: serde_json::Value = serde_json::from_slice(&event).unwrap();
+            assert_eq!(v["consumer"], uid);
+            assert_eq!(v["data"]["to"], to);
+            assert_eq!(v["data"]["seq"], seq);
+        }
+        for _ in 2..1_000 {
+            routed.next(0);
+        }
+        let wrapped: serde_json::Value = serde_json::from_slice(&routed.next(0)).unwrap();
+        assert_eq!(wrapped["consumer"], "c-0");
+        assert!(serde_json::from_slice::<serde_json::Value>(&Payload::new().next(0)).unwrap()
+            ["consumer"]
+            .is_null());
     }
 }

@@ -31,6 +31,7 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     pub operational: OperationalConfig,
     pub audit: AuditConfig,
+    pub security: SecurityConfig,
     pub plugins: PluginConfig,
     pub limits: LimitsConfig,
 }
@@ -116,6 +117,51 @@ pub struct OperationalConfig {
     pub failing_after: u32,
 }
 
+/// Encryption at rest (`crate::model::sealed`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// 32-byte keys, base64: the first seals, every one opens.
+    pub encryption_key: Vec<String>,
+    /// The keys decoded, checked once when the config is loaded.
+    #[serde(skip)]
+    pub encryption_keys: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityConfig")
+            .field(
+                "encryption_key",
+                &format!("[{} redacted]", self.encryption_key.len()),
+            )
+            .finish()
+    }
+}
+
+impl SecurityConfig {
+    fn decode(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
+        use base64::Engine;
+        self.encryption_key
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| {
+                        ConfigError(format!("security.encryption_key[{i}] is not base64"))
+                    })?;
+                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                    ConfigError(format!(
+                        "security.encryption_key[{i}] is {} bytes, not 32",
+                        bytes.len()
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
 /// The audit log (`crate::store::audit`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +245,7 @@ impl Config {
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError(e.to_string()))?;
         config.redis_ca_pem = config.read_redis_ca()?;
+        config.security.encryption_keys = config.security.decode()?;
         config.validate()?;
         Ok(config)
     }

@@ -93,6 +93,9 @@ async fn run_dev(
     config.redis_url = format!("redis://127.0.0.1:{port}");
     config.delivery.allow_private_destinations = true;
     config.listen = listen;
+    if config.security.encryption_keys.is_empty() {
+        config.security.encryption_keys = vec![dev_encryption_key(&data_dir)?];
+    }
 
     let (_, conn) = crate::connect(&config.redis_url).await?;
     let store = crate::store::Store::new(conn, crate::keys::Partitions::new(config.partitions));
@@ -126,6 +129,26 @@ async fn run_dev(
         tracing::warn!(error = %e, "redis supervisor ended abnormally");
     }
     Ok(code)
+}
+
+/// The data dir's encryption key (`encryption.key`, base64), made on the
+/// first run: secrets and payloads are sealed in dev as in production.
+fn dev_encryption_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let path = data_dir.join("encryption.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()))?;
+        return <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow::anyhow!("{} does not hold 32 bytes", path.display()));
+    }
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    std::fs::write(&path, STANDARD.encode(key))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(key)
 }
 
 /// Reuses the remembered dev tenant while Redis still knows it; else makes one.

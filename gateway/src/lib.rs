@@ -132,7 +132,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (client, mut conn) = connect_with(&config.redis_url, config.redis_ca_pem.as_deref()).await?;
+    match model::sealed::install(&config.security.encryption_keys) {
+        Some(key) => {
+            tracing::info!(%key, "endpoint secrets and event payloads are encrypted at rest")
+        }
+        None => tracing::warn!(
+            "security.encryption_key is not set: endpoint secrets, client keys and event \
+             payloads are stored in Redis in clear"
+        ),
+    }
+    let (client, mut conn) =
+        connect_with(&config.redis_url, config.redis_ca_pem.as_deref()).await?;
     report_durability(&mut conn).await;
 
     let partitions = Partitions::new(config.partitions);

@@ -10,6 +10,7 @@ mod field_error;
 mod ids;
 mod report;
 mod scope;
+pub mod sealed;
 mod secret;
 mod signing_key;
 mod task;

@@ -27,7 +27,12 @@ pub struct Task {
     /// endpoints); otherwise the stored event's body is read and sent. A
     /// task carrying its body is sent even if its event passed its
     /// retention while the task waited.
-    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "b",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::sealed::optional"
+    )]
     pub body: Option<String>,
     /// The endpoint rate slot (ms) this task reserved when it was throttled;
     /// it goes without taking another one when it comes back at that time.

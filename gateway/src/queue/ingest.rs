@@ -4,7 +4,7 @@
 
 use super::Queue;
 use crate::keys;
-use crate::model::{IngestEntry, entry_event_id};
+use crate::model::{IngestEntry, entry_event_id, sealed};
 
 /// Outcome of storing an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl Queue {
                 .arg("j")
                 .arg(ingest_entry(&event, ""))
                 .arg("b")
-                .arg(event.body)
+                .arg(&*sealed::seal(event.body))
                 .query_async(&mut self.conn.clone())
                 .await?;
             return Ok(Stored::New(entry_event_id(p, &entry_id)));
@@ -129,7 +129,7 @@ impl Queue {
             .arg(event.tenant)
             .arg(id)
             .arg(event.event_type)
-            .arg(event.body)
+            .arg(&*sealed::seal(event.body))
             .arg(event.timestamp)
             .arg(self.retention_ms)
             .arg(match event.dedup_key {

@@ -60,6 +60,20 @@ fn scripts() -> &'static Scripts {
     })
 }
 
+/// A stored body opened ([`crate::model::sealed`]); one that does not open
+/// (sealed under a key no longer configured, or altered) is logged and
+/// taken as absent.
+pub(crate) fn opened(stored: String) -> String {
+    match crate::model::sealed::open(&stored) {
+        Ok(std::borrow::Cow::Borrowed(_)) => stored,
+        Ok(std::borrow::Cow::Owned(plain)) => plain,
+        Err(e) => {
+            tracing::error!(error = %e, "a stored event body does not open");
+            String::new()
+        }
+    }
+}
+
 impl Queue {
     pub fn new(
         conn: ConnectionManager,
@@ -403,13 +417,18 @@ impl Queue {
     ) {
         let named_here = entry_of_event(&entry.event).is_some();
         let body = raw.body.as_deref().filter(|_| named_here).unwrap_or("");
+        // Sealed again as the entry held it (read opened); '' stays ''.
+        let body = match body.is_empty() {
+            true => std::borrow::Cow::Borrowed(""),
+            false => crate::model::sealed::seal(body),
+        };
         call.arg(&entry.tenant)
             .arg(&entry.event)
             .arg(&entry.event_type)
             .arg(&entry.timestamp)
             .arg(entry_ms(&raw.id) + self.retention_ms)
             .arg(now_ms())
-            .arg(body);
+            .arg(&*body);
     }
 
     pub async fn event_exists(

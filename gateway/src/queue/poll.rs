@@ -6,8 +6,9 @@
 
 use redis::AsyncCommands;
 
-use super::Queue;
+use super::{Queue, opened};
 use crate::keys;
+use crate::model::sealed;
 
 /// One entry of a poll channel, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,7 @@ impl Queue {
             .arg("m")
             .arg(msg_id)
             .arg("b")
-            .arg(body)
+            .arg(&*sealed::seal(body))
             .arg("h")
             .arg(headers)
             .query_async(&mut self.conn.clone())
@@ -114,7 +115,7 @@ fn parse_polled(value: redis::Value) -> Vec<Polled> {
             Some(Polled {
                 event: field("e"),
                 msg_id: field("m"),
-                body: field("b"),
+                body: opened(field("b")),
                 headers: field("h"),
                 cursor: id,
             })

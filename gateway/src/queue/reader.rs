@@ -224,7 +224,7 @@ pub(crate) fn parse_entries(value: Value) -> Vec<Entry> {
             while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
                 match text(name).as_deref() {
                     Some("j") => json = text(value),
-                    Some("b") => body = text(value),
+                    Some("b") => body = text(value).map(super::opened),
                     _ => {}
                 }
             }

@@ -262,6 +262,8 @@ pub enum OnPluginError {
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct EndpointSecret {
+    /// Stored sealed, with an encryption key set.
+    #[serde(with = "crate::model::sealed::text")]
     pub secret: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<u64>,
@@ -276,10 +278,11 @@ impl std::fmt::Debug for EndpointSecret {
     }
 }
 
-/// A private key in PEM: stored, used for TLS, never shown (`Debug` too).
+/// A private key in PEM: stored (sealed, with an encryption key set),
+/// used for TLS, never shown (`Debug` too).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct KeyPem(String);
+pub struct KeyPem(#[serde(with = "crate::model::sealed::text")] String);
 
 impl KeyPem {
     pub fn expose(&self) -> &str {
@@ -353,8 +356,8 @@ impl Endpoint {
                 .consumer_id
                 .as_ref()
                 .is_some_and(|mine| entry.consumers.contains(mine));
-        let channel = self.channels.is_empty()
-            || entry.channels.iter().any(|c| self.channels.contains(c));
+        let channel =
+            self.channels.is_empty() || entry.channels.iter().any(|c| self.channels.contains(c));
         consumer && channel
     }
 

@@ -126,7 +126,8 @@ impl Store {
         tenant: &str,
         id: &str,
     ) -> redis::RedisResult<Option<String>> {
-        self.conn().hget(keys::event(p, tenant, id), "body").await
+        let body: Option<String> = self.conn().hget(keys::event(p, tenant, id), "body").await?;
+        Ok(body.map(crate::queue::opened))
     }
 
     /// Appends attempt records to the endpoint's attempt log, in one round trip.
@@ -340,7 +341,7 @@ fn stored_event(
         id: id.to_string(),
         event_type: fields.remove("type").unwrap_or_default(),
         timestamp: fields.remove("timestamp").unwrap_or_default(),
-        body: fields.remove("body").unwrap_or_default(),
+        body: crate::queue::opened(fields.remove("body").unwrap_or_default()),
         statuses,
     })
 }
