@@ -86,6 +86,23 @@ pub async fn put_policy(
     Path((tenant, id)): Path<(String, String)>,
     Json(policy): Json<VerificationPolicy>,
 ) -> ApiResult<Response> {
+    let before = state
+        .store
+        .endpoint(&tenant, &id)
+        .await?
+        .ok_or(ApiError::NotFound("endpoint"))?;
+    let exempt = |e: bool| Some(serde_json::json!({ "verification_exempt": e }));
+    let was = before.verification.as_ref().is_some_and(|v| v.exempt);
+    crate::api::audit::record(
+        &state,
+        Some(&tenant),
+        &crate::model::Actor::operator(),
+        "endpoint.verification_policy",
+        ("endpoint", &id),
+        exempt(was),
+        exempt(!policy.required),
+    )
+    .await?;
     let changed = state
         .store
         .update_endpoint(&tenant, &id, |endpoint| {
