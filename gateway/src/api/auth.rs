@@ -193,8 +193,7 @@ pub enum Producer {
 }
 
 impl Producer {
-    /// Whether it may post for `tenant`: answers who posts, for the tenant,
-    /// or 403.
+    /// Whether it may post for `tenant`: `Ok`, or 403.
     pub fn post_for(&self, tenant: &str) -> Result<(), ApiError> {
         let allowed = match self {
             Producer::Key(access) => access.tenant == tenant,
