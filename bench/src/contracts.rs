@@ -120,7 +120,7 @@ impl Bench {
     }
 
     /// POSTs one event with a tenant's API key; the status and the body.
-    async fn post_event(
+    pub(crate) async fn post_event(
         &self,
         url: &str,
         api_key: &str,

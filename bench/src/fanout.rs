@@ -5,6 +5,10 @@
 //! The receiver takes a single event or a JSON array of them (a batch) and
 //! counts each element as one delivery, keyed by path and sequence number;
 //! latency runs from the send time stamped in the event to its arrival.
+//! The encryption and routing phases (`crate::security`) reuse the
+//! receiver and the measured run ([`Bench::deliveries_run`]); an event
+//! addressed to consumer `k` (`data.to`) must arrive under a path ending
+//! `/c<k>`, or it counts as misrouted.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,12 +25,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::Bench;
 use crate::harness::RunningGateway;
-use crate::load::{self, Payload};
+use crate::load::{self, Payload, Target};
 use crate::report::Row;
 use crate::stats::{Clock, Latencies, millis, per_second, thousands};
 use crate::usage::Meter;
+use crate::{Bench, PHASES};
 
 /// Endpoints every event fans out to.
 pub const ENDPOINTS: usize = 100;
@@ -40,22 +44,34 @@ const DRAIN: Duration = Duration::from_secs(8);
 const BATCH_EVENTS: u64 = 50;
 const BATCH_WAIT_MS: u64 = 20;
 
-/// What one fan-out run measured.
-struct Run {
+/// An open-loop load: events per second, for how long, and the longest
+/// wait for every delivery after posting stops.
+pub(crate) struct Schedule {
+    pub rate: u32,
+    pub posting: Duration,
+    pub drain: Duration,
+}
+
+/// What one delivery run measured.
+pub(crate) struct Run {
     /// Deliveries (events at endpoints) per second, first send to last arrival.
-    rate: f64,
-    p99: Option<Duration>,
+    pub rate: f64,
+    pub p99: Option<Duration>,
+    /// Deliveries of events addressed to a consumer (`data.to`), and those
+    /// of them that arrived at another consumer's endpoint.
+    pub checked: u64,
+    pub misrouted: u64,
 }
 
 impl Bench {
     /// Phases 10 and 11 against `gateway`; prints the ratios between them.
     pub async fn fan_out(&mut self, gateway: &RunningGateway) -> anyhow::Result<()> {
         let receiver = FanoutReceiver::start(self.clock).await?;
-        eprintln!("[10/13] fan-out to {ENDPOINTS} endpoints, no batching");
+        eprintln!("[10/{PHASES}] fan-out to {ENDPOINTS} endpoints, no batching");
         let plain = self
             .fan_out_run(gateway, &receiver, "bench-fanout", None)
             .await?;
-        eprintln!("[11/13] fan-out to {ENDPOINTS} endpoints, batched");
+        eprintln!("[11/{PHASES}] fan-out to {ENDPOINTS} endpoints, batched");
         let batch = json!({"max_events": BATCH_EVENTS, "max_wait_ms": BATCH_WAIT_MS});
         let batched = self
             .fan_out_run(gateway, &receiver, "bench-fanout-batched", Some(batch))
@@ -94,22 +110,58 @@ impl Bench {
             gateway.create_endpoint_with(&key, spec).await?;
         }
         let target = self.target(&gateway.events_url(), Some(key))?;
+        let label = match batch {
+            None => format!("10 fan-out x{ENDPOINTS}, no batching"),
+            Some(_) => format!("11 fan-out x{ENDPOINTS}, batch {BATCH_EVENTS}/{BATCH_WAIT_MS} ms"),
+        };
+        let schedule = Schedule {
+            rate: RATE,
+            posting: POSTING,
+            drain: DRAIN,
+        };
+        let payload = Arc::new(Payload::new());
+        self.deliveries_run(
+            label,
+            &target,
+            payload,
+            receiver,
+            ENDPOINTS as u64,
+            &schedule,
+        )
+        .await
+    }
+
+    /// Posts `payload` events to `target` on `schedule`, each to make
+    /// `per_event` deliveries at `receiver`, then waits for them all: one
+    /// row labelled `label`, with notes for failures, missing, duplicate,
+    /// malformed and surplus deliveries.
+    pub(crate) async fn deliveries_run(
+        &mut self,
+        label: String,
+        target: &Target,
+        payload: Arc<Payload>,
+        receiver: &FanoutReceiver,
+        per_event: u64,
+        schedule: &Schedule,
+    ) -> anyhow::Result<Run> {
         let meter = Meter::start(&mut self.conn).await?;
         receiver.take();
         let started = Instant::now();
-        let payload = Arc::new(Payload::new());
-        let load = load::fixed_rate(&target, &payload, self.clock, RATE, POSTING).await;
-        let expected = load.ok * ENDPOINTS as u64;
-        let complete = receiver.wait_for(expected, DRAIN).await;
+        let load = load::fixed_rate(
+            target,
+            &payload,
+            self.clock,
+            schedule.rate,
+            schedule.posting,
+        )
+        .await;
+        let expected = load.ok * per_event;
+        let complete = receiver.wait_for(expected, schedule.drain).await;
         let mut got = receiver.take();
         let span = got.last_at.map_or(Duration::ZERO, |at| at - started);
         let delivered = got.seen.len() as u64;
         let rate = per_second(delivered, span);
         let p99 = got.latencies.quantile(0.99);
-        let label = match batch {
-            None => format!("10 fan-out x{ENDPOINTS}, no batching"),
-            Some(_) => format!("11 fan-out x{ENDPOINTS}, batch {BATCH_EVENTS}/{BATCH_WAIT_MS} ms"),
-        };
         self.report.row(Row {
             label: label.clone(),
             rate: format!("{} del/s", thousands(rate)),
@@ -130,7 +182,14 @@ impl Bench {
         self.note_failures(&label, &load);
         if !complete {
             self.report.note(format!(
-                "{label}: only {} of {} deliveries arrived within {DRAIN:?} after posting",
+                "{label}: only {} of {} deliveries arrived within {:?} after posting",
+                thousands(delivered as f64),
+                thousands(expected as f64),
+                schedule.drain,
+            ));
+        } else if delivered > expected {
+            self.report.note(format!(
+                "{label}: {} deliveries arrived, {} expected",
                 thousands(delivered as f64),
                 thousands(expected as f64),
             ));
@@ -141,17 +200,26 @@ impl Bench {
                 got.duplicates, got.malformed
             ));
         }
-        Ok(Run { rate, p99 })
+        Ok(Run {
+            rate,
+            p99,
+            checked: got.checked,
+            misrouted: got.misrouted,
+        })
     }
 }
 
 /// What arrived since the last [`FanoutReceiver::take`].
 #[derive(Default)]
-struct Arrivals {
+pub(crate) struct Arrivals {
     latencies: Latencies,
     requests: u64,
     duplicates: u64,
     malformed: u64,
+    /// Deliveries of events addressed to consumer `k` (`data.to`), and
+    /// those of them not at a path ending `/c<k>`.
+    pub checked: u64,
+    pub misrouted: u64,
     last_at: Option<Instant>,
     /// Path and sequence number of every delivery seen.
     seen: HashSet<(String, u64)>,
@@ -174,6 +242,9 @@ struct Delivery {
 struct Stamp {
     seq: u64,
     sent_ns: u64,
+    /// The consumer it is for ([`Payload::for_consumers`]).
+    #[serde(default)]
+    to: Option<u64>,
 }
 
 /// A request body: one event, or a batch of them.
@@ -185,15 +256,16 @@ enum Body {
 }
 
 /// Answers `200` to every well-formed `POST` under `/fanout/`.
-struct FanoutReceiver {
-    base: String,
+pub(crate) struct FanoutReceiver {
+    /// `http://127.0.0.1:<port>/fanout`, the prefix of every endpoint URL.
+    pub base: String,
     inner: Arc<Inner>,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
 }
 
 impl FanoutReceiver {
-    async fn start(clock: Clock) -> anyhow::Result<FanoutReceiver> {
+    pub(crate) async fn start(clock: Clock) -> anyhow::Result<FanoutReceiver> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}/fanout", listener.local_addr()?);
         let inner = Arc::new(Inner {
@@ -230,13 +302,13 @@ impl FanoutReceiver {
     }
 
     /// Everything recorded so far; the receiver starts over empty.
-    fn take(&self) -> Arrivals {
+    pub(crate) fn take(&self) -> Arrivals {
         let mut arrivals = self.inner.arrivals.lock().expect("receiver lock poisoned");
         self.inner.unique.store(0, Ordering::Relaxed);
         std::mem::take(&mut *arrivals)
     }
 
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.server.await??;
         Ok(())
@@ -258,6 +330,13 @@ async fn hook(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> StatusC
         }
     };
     for Delivery { data } in events {
+        if let Some(k) = data.to {
+            arrivals.checked += 1;
+            let at = uri.path().rsplit_once("/c").map(|(_, k)| k.parse::<u64>());
+            if !matches!(at, Some(Ok(at)) if at == k) {
+                arrivals.misrouted += 1;
+            }
+        }
         if arrivals.seen.insert((uri.path().to_string(), data.seq)) {
             arrivals
                 .latencies

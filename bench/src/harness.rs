@@ -2,8 +2,10 @@
 //! it (embedded defaults plus `GATEWAY_*` pairs, here passed explicitly
 //! rather than read from the environment), `gateway::run` on a loopback
 //! listener, and the few API calls the benchmark needs (a tenant, a plugin
-//! upload, an endpoint, an event type and its schema). Also a probe of the fan-out consumer groups, so one
-//! phase's backlog never leaks into the next phase's figures.
+//! upload, an endpoint, an event type and its schema), also through an
+//! [`Api`] handle that tasks of their own can hold. Also probes of the fan-out
+//! consumer groups and the delivery queues, so one phase's backlog never
+//! leaks into the next phase's figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -165,6 +167,37 @@ impl RunningGateway {
 
     /// POSTs JSON with a bearer token, expecting `201 Created`.
     async fn call(&self, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
+        self.api().post(path, token, body).await
+    }
+
+    /// A handle on the API that tasks can own.
+    pub fn api(&self) -> Api {
+        Api {
+            base: self.base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// Fires the shutdown token and waits (bounded) for `run` to return.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match tokio::time::timeout(START_STOP_TIMEOUT, self.task).await {
+            Ok(joined) => joined?,
+            Err(_) => bail!("the gateway did not stop within {START_STOP_TIMEOUT:?}"),
+        }
+    }
+}
+
+/// The gateway's API: its address and the shared client, cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// POSTs JSON with a bearer token, expecting `201 Created`; the answer.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
@@ -179,15 +212,6 @@ impl RunningGateway {
             bail!("POST {path} answered {status}: {text}");
         }
         Ok(serde_json::from_str(&text)?)
-    }
-
-    /// Fires the shutdown token and waits (bounded) for `run` to return.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        match tokio::time::timeout(START_STOP_TIMEOUT, self.task).await {
-            Ok(joined) => joined?,
-            Err(_) => bail!("the gateway did not stop within {START_STOP_TIMEOUT:?}"),
-        }
     }
 }
 
@@ -243,4 +267,32 @@ pub async fn wait_fanout_idle(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(true)
+}
+
+/// Polls until fan-out has caught up and no delivery task is left, in the
+/// stream or waiting to be retried; `false` when `timeout` passed first.
+pub async fn wait_delivered(
+    conn: &mut impl ConnectionLike,
+    partitions: u16,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    loop {
+        let queued = backlog(conn, partitions).await?;
+        let mut retrying = 0;
+        for p in 0..partitions {
+            let due: u64 = redis::cmd("ZCARD")
+                .arg(gateway::keys::retry_set(p))
+                .query_async(conn)
+                .await?;
+            retrying += due;
+        }
+        if queued.fanout + queued.delivery + retrying == 0 {
+            return Ok(true);
+        }
+        if started.elapsed() > timeout {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

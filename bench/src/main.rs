@@ -17,9 +17,15 @@
 //! 14. to 16. a poll-mode endpoint's channel read back with `limit=100`, a
 //!     long poll woken by one new event, and the same single events pushed
 //!     (and the ratio of 15 to 16);
+//! 17. to 20. ingest, then end-to-end delivery, without and with encryption
+//!     at rest (and the ratios of 18 to 17 and 20 to 19);
+//! 21. to 24. ingest, then end-to-end delivery, of events broadcast to a
+//!     tenant's one endpoint and of events each routed to one of 1,000
+//!     consumers' endpoints (and the ratios of 22 to 21 and 24 to 23);
 //!
 //! (`--ingest-only` runs 1 to 3, `--plugins-only` 6 to 9, `--fanout-only`
-//! 10 and 11, `--contracts-only` 12 and 13, `--poll-only` 14 to 16), then prints a table with PASS/MISS per
+//! 10 and 11, `--contracts-only` 12 and 13, `--poll-only` 14 to 16,
+//! `--security-only` 17 to 24), then prints a table with PASS/MISS per
 //! target. Every phase is bounded in time and count; the exit code is 0
 //! only when every target was met.
 
@@ -35,6 +41,7 @@ mod poll;
 mod receiver;
 mod redis_server;
 mod report;
+mod security;
 mod stats;
 mod usage;
 
@@ -54,6 +61,8 @@ use report::{Report, Row};
 use stats::{Clock, millis, per_second, thousands};
 use usage::Meter;
 
+/// Phases in a full run, for the progress lines.
+const PHASES: u8 = 24;
 /// Targets the run is judged against.
 const TARGET_INGEST_RATIO: f64 = 0.60;
 const TARGET_DELIVERED_PER_S: f64 = 5_000.0;
@@ -72,7 +81,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Parser)]
 #[command(
     about = "Benchmarks the gateway against raw Redis and a bare axum handler",
-    group(ArgGroup::new("only").args(["ingest_only", "plugins_only", "fanout_only", "contracts_only", "poll_only"]))
+    group(ArgGroup::new("only").args(["ingest_only", "plugins_only", "fanout_only", "contracts_only", "poll_only", "security_only"]))
 )]
 struct Args {
     /// Run Redis with an append-only file fsynced on every write
@@ -100,6 +109,9 @@ struct Args {
     /// Run only the pull-channel phases and their push baseline (14 to 16).
     #[arg(long)]
     poll_only: bool,
+    /// Run only the encryption and consumer-routing phases (17 to 24).
+    #[arg(long)]
+    security_only: bool,
 }
 
 /// What every phase shares.
@@ -151,8 +163,9 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         || args.plugins_only
         || args.fanout_only
         || args.contracts_only
-        || args.poll_only);
-    let poll_phases = all || args.poll_only;
+        || args.poll_only
+        || args.security_only);
+    let (poll_phases, security_phases) = (all || args.poll_only, all || args.security_only);
     let (ingest_phases, plugin_phases, fanout_phases, contract_phases) = (
         all || args.ingest_only,
         all || args.plugins_only,
@@ -208,7 +221,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
 
     let raw_rate = match ingest_phases {
         true => {
-            eprintln!("[1/13] raw pipelined XADD");
+            eprintln!("[1/{PHASES}] raw pipelined XADD");
             Some(bench.raw().await?)
         }
         false => None,
@@ -225,7 +238,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
     if let Some(component) = component {
         eprintln!(
-            "[6/13] plugin call and native transform, {} calls each",
+            "[6/{PHASES}] plugin call and native transform, {} calls each",
             plugins::CALLS
         );
         bench.plugin_call(component.clone()).await?;
@@ -238,8 +251,11 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         bench.contracts(&gateway).await?;
     }
     if poll_phases {
-        eprintln!("[14/16] pull channel and push, one gateway");
+        eprintln!("[14/{PHASES}] pull channel and push, one gateway");
         bench.poll(&gateway, &receiver).await?;
+    }
+    if security_phases {
+        bench.security(&gateway).await?;
     }
 
     gateway.stop().await?;
@@ -303,10 +319,10 @@ impl Bench {
         let key = gateway.create_tenant("bench-e2e").await?;
         gateway.create_endpoint(&key, &receiver.url, &[]).await?;
         let target = self.target(&gateway.events_url(), Some(key))?;
-        eprintln!("[4/13] end-to-end: ingest and delivery together");
+        eprintln!("[4/{PHASES}] end-to-end: ingest and delivery together");
         self.end_to_end(&target, receiver, gateway, ingest_rate)
             .await?;
-        eprintln!("[5/13] end-to-end at {FIXED_RATE} events/s");
+        eprintln!("[5/{PHASES}] end-to-end at {FIXED_RATE} events/s");
         self.fixed_rate(&target, receiver).await?;
         self.wait_idle(gateway, "5").await
     }

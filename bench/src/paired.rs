@@ -1,17 +1,21 @@
-//! Two closed-loop phases compared by a ratio (2 and 3, 12 and 13), run in
-//! the order first, second, second, first: a drift that grows with time
-//! (Redis holding more events, a warmer cache) weighs on both alike. Each
-//! run has the same warm-up, length and concurrency, and each phase reports
-//! its best run, so a stall caused by something else on the machine costs
-//! neither side its figure.
+//! Two closed-loop phases compared by a ratio (2 and 3, 12 and 13, 17 and
+//! 18, 21 and 22), run in the order first, second, second, first: a drift
+//! that grows with time (Redis holding more events, a warmer cache) weighs
+//! on both alike. Each run has the same warm-up, length and concurrency,
+//! and each phase reports its best run, so a stall caused by something else
+//! on the machine costs neither side its figure. A phase may bring its own
+//! events, a setting made before each of its runs (the encryption key of
+//! 17 and 18), and a wait after each run for every delivery its events
+//! made (21 and 22).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::Bench;
-use crate::harness::RunningGateway;
+use crate::harness::{self, RunningGateway};
 use crate::load::{Payload, Target};
 use crate::report::Row;
 use crate::stats::thousands;
+use crate::{Bench, PHASES};
 
 /// Runs of each phase; the best of each is reported.
 const ROUNDS: usize = 2;
@@ -22,6 +26,12 @@ pub struct Phase {
     what: &'static str,
     unit: &'static str,
     target: Target,
+    /// Its own events, instead of the pair's.
+    payload: Option<Arc<Payload>>,
+    /// Called before each of its runs.
+    setup: Option<fn()>,
+    /// The longest wait after each run for every delivery to finish.
+    drain: Option<Duration>,
     runs: Vec<(f64, Row)>,
 }
 
@@ -32,8 +42,29 @@ impl Phase {
             what,
             unit,
             target,
+            payload: None,
+            setup: None,
+            drain: None,
             runs: Vec::new(),
         }
+    }
+
+    /// Posts `payload`'s events rather than those given to [`Bench::paired`].
+    pub fn with_payload(mut self, payload: Arc<Payload>) -> Phase {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// Calls `setup` before each run of this phase.
+    pub fn before_each(mut self, setup: fn()) -> Phase {
+        self.setup = Some(setup);
+        self
+    }
+
+    /// After each run, waits up to `timeout` until no delivery is left.
+    pub fn drained(mut self, timeout: Duration) -> Phase {
+        self.drain = Some(timeout);
+        self
     }
 
     fn label(&self) -> String {
@@ -74,14 +105,22 @@ impl Bench {
             for i in order {
                 let phase = &mut phases[i];
                 eprintln!(
-                    "[{}/13] {} (run {round} of {ROUNDS})",
+                    "[{}/{PHASES}] {} (run {round} of {ROUNDS})",
                     phase.number, phase.what
                 );
+                if let Some(setup) = phase.setup {
+                    setup();
+                }
                 let label = phase.label();
+                let events = phase.payload.as_ref().unwrap_or(payload);
                 let run = self
-                    .closed_row(&label, phase.unit, &phase.target, payload)
+                    .closed_row(&label, phase.unit, &phase.target, events)
                     .await?;
-                self.wait_idle(gateway, &phase.number.to_string()).await?;
+                let number = phase.number.to_string();
+                self.wait_idle(gateway, &number).await?;
+                if let Some(timeout) = phase.drain {
+                    self.wait_delivered(gateway, &number, timeout).await?;
+                }
                 phase.runs.push(run);
             }
         }
@@ -92,5 +131,21 @@ impl Bench {
             self.report.row(row);
         }
         Ok(rates)
+    }
+
+    /// Waits up to `timeout` for every delivery left by `phase` to finish,
+    /// or notes that they did not.
+    pub(crate) async fn wait_delivered(
+        &mut self,
+        gateway: &RunningGateway,
+        phase: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        if !harness::wait_delivered(&mut self.conn, gateway.partitions, timeout).await? {
+            self.report.note(format!(
+                "the deliveries of phase {phase} were not all made within {timeout:?}"
+            ));
+        }
+        Ok(())
     }
 }

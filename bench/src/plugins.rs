@@ -32,13 +32,13 @@ use gateway::plugins::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::Bench;
 use crate::harness::RunningGateway;
 use crate::load::Payload;
 use crate::receiver::Receiver;
 use crate::report::Row;
 use crate::stats::{Latencies, micros, per_second, thousands};
 use crate::usage::Meter;
+use crate::{Bench, PHASES};
 
 /// Target: median time of one fresh-instance call.
 const TARGET_PLUGIN_P50: Duration = Duration::from_micros(50);
@@ -416,7 +416,7 @@ impl Bench {
             .create_endpoint(&chained, &receiver.url, &[PLUGIN_NAME])
             .await?;
 
-        eprintln!("[8/13] end-to-end, order.created, no plugin");
+        eprintln!("[8/{PHASES}] end-to-end, order.created, no plugin");
         let target = self.target(&gateway.events_url(), Some(plain))?;
         let without = self
             .saturated(
@@ -428,7 +428,7 @@ impl Bench {
             )
             .await?;
         self.wait_idle(gateway, "8").await?;
-        eprintln!("[9/13] end-to-end through a chain of one schema_upgrade plugin");
+        eprintln!("[9/{PHASES}] end-to-end through a chain of one schema_upgrade plugin");
         let target = self.target(&gateway.events_url(), Some(chained))?;
         let with = self
             .saturated(
