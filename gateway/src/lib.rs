@@ -16,9 +16,11 @@
 //! the leaf helpers `config`, `telemetry`, `error`):
 //!
 //! ```text
-//! model                  ids, times, tasks, statuses, dead letters, secrets, field errors
+//! model                  ids, times, tasks, statuses, dead letters, secrets, scopes,
+//!                        sealing at rest, field errors
 //! keys                   the Redis key layout
-//! queue · store          streams and scripts · tenants, endpoints, contracts, read models
+//! queue · store          streams and scripts · tenants, keys, consumers, endpoints,
+//!                        contracts, the audit log, read models
 //! contracts · plugins    schemas and compatibility · the wasmtime host
 //! admission              ingest limits and shedding, endpoint flow control, plugin
 //!                        lanes and breakers, one cache of tenant limits

@@ -1,7 +1,8 @@
 //! The domain model, shared by every layer: ids and digests, times, events
 //! as ingested, delivery tasks and their statuses, dead letters, signing
-//! secrets and keys, field errors and schema compatibility reports. A leaf: it
-//! imports nothing from the rest of the crate.
+//! secrets and keys, API key scopes, who made a change, sealing at rest,
+//! field errors and schema compatibility reports. A leaf: it imports nothing
+//! from the rest of the crate.
 
 mod actor;
 pub mod clock;

@@ -1,5 +1,6 @@
-//! Tenant-owned state in Redis: tenants and their API keys, endpoints, event
-//! contracts, and the read side of events, attempts and dead letters. Key
+//! Tenant-owned state in Redis: tenants and their API keys, consumers,
+//! endpoints, event contracts, the audit log, producer keys, and the read
+//! side of events, attempts and dead letters. Key
 //! names live in
 //! [`crate::keys`]; every tenant-owned key carries the tenant id, so one
 //! tenant can never reach another's objects.
