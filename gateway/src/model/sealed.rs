@@ -19,8 +19,8 @@ use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "gwe1.";
@@ -28,7 +28,6 @@ const PREFIX: &str = "gwe1.";
 /// The keys a process seals and opens with: the first seals.
 pub struct KeyRing {
     keys: Vec<(String, LessSafeKey)>,
-    random: SystemRandom,
 }
 
 // A std RwLock: written once at start, read (never held across an await)
@@ -61,10 +60,7 @@ impl KeyRing {
                 (id, LessSafeKey::new(unbound))
             })
             .collect();
-        (!keys.is_empty()).then(|| KeyRing {
-            keys,
-            random: SystemRandom::new(),
-        })
+        (!keys.is_empty()).then_some(KeyRing { keys })
     }
 
     /// The id of the key that seals.
@@ -74,20 +70,27 @@ impl KeyRing {
 
     pub fn seal(&self, plain: &[u8]) -> String {
         let (id, key) = &self.keys[0];
+        // A random 96-bit nonce from the thread's CSPRNG (ChaCha, seeded
+        // and reseeded from the OS): no system call per value, and unique
+        // with overwhelming odds for far more values than one key seals.
         let mut nonce = [0u8; NONCE_LEN];
-        self.random
-            .fill(&mut nonce)
-            .expect("the system's random source");
-        let mut sealed = plain.to_vec();
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(id.as_bytes()),
-            &mut sealed,
-        )
-        .expect("AES-GCM seals any length the gateway stores");
-        let mut framed = nonce.to_vec();
-        framed.extend_from_slice(&sealed);
-        format!("{PREFIX}{id}.{}", URL_SAFE_NO_PAD.encode(framed))
+        rand::rng().fill_bytes(&mut nonce);
+        // One buffer, framed as stored: nonce, ciphertext (sealed in
+        // place), tag.
+        let mut framed = Vec::with_capacity(NONCE_LEN + plain.len() + AES_256_GCM.tag_len());
+        framed.extend_from_slice(&nonce);
+        framed.extend_from_slice(plain);
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(id.as_bytes()),
+                &mut framed[NONCE_LEN..],
+            )
+            .expect("AES-GCM seals any length the gateway stores");
+        framed.extend_from_slice(tag.as_ref());
+        let mut text = format!("{PREFIX}{id}.");
+        URL_SAFE_NO_PAD.encode_string(&framed, &mut text);
+        text
     }
 
     /// The plain bytes of a value [`KeyRing::seal`] made.
@@ -99,19 +102,22 @@ impl KeyRing {
             .iter()
             .find(|(k, _)| k == id)
             .ok_or_else(|| SealError::UnknownKey(id.to_string()))?;
-        let framed = URL_SAFE_NO_PAD
+        let mut framed = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| SealError::Malformed)?;
         if framed.len() < NONCE_LEN {
             return Err(SealError::Malformed);
         }
-        let (nonce, sealed) = framed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed)?;
-        let mut buffer = sealed.to_vec();
-        let plain = key
-            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut buffer)
-            .map_err(|_| SealError::Altered)?;
-        Ok(plain.to_vec())
+        let nonce = Nonce::try_assume_unique_for_key(&framed[..NONCE_LEN])
+            .map_err(|_| SealError::Malformed)?;
+        // Opened in place, then the nonce and the tag cut off.
+        let plain_len = key
+            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut framed[NONCE_LEN..])
+            .map_err(|_| SealError::Altered)?
+            .len();
+        framed.truncate(NONCE_LEN + plain_len);
+        framed.drain(..NONCE_LEN);
+        Ok(framed)
     }
 }
 
