@@ -94,7 +94,12 @@ impl Inner {
             .any(|ep| Chain::needs_event(ep, &entry.event_type, entry.version));
         // The entry carries the body; entries written before it did have it
         // in the event's hash only.
-        let body = match (needs_body, &raw.body) {
+        let copies = targets.len() <= INLINE_BODY_ENDPOINTS;
+        let plain = match needs_body || copies {
+            true => raw.body.clone().map(crate::queue::opened),
+            false => None,
+        };
+        let body = match (needs_body, &plain) {
             (false, _) => None,
             (true, Some(body)) => Some(body.clone()),
             (true, None) => {
@@ -103,10 +108,9 @@ impl Inner {
                     .await?
             }
         };
-        let inline = raw
-            .body
+        let inline = plain
             .as_deref()
-            .filter(|b| targets.len() <= INLINE_BODY_ENDPOINTS && b.len() <= INLINE_BODY_BYTES);
+            .filter(|b| copies && b.len() <= INLINE_BODY_BYTES);
         let mut decisions = Vec::with_capacity(targets.len());
         for endpoint in targets {
             let task = Task::new(&entry.tenant, &entry.event, &endpoint.id);

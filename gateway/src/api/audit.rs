@@ -75,11 +75,9 @@ impl AuditParams {
         let time = |name: &str, text: &Option<String>| -> ApiResult<Option<u64>> {
             text.as_deref()
                 .map(|t| {
-                    crate::model::clock::parse_rfc3339(t)
-                        .map(|at| (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
-                        .ok_or_else(|| {
-                            ApiError::invalid(format!("query:{name}"), "must be RFC 3339")
-                        })
+                    crate::model::clock::parse_rfc3339_ms(t).ok_or_else(|| {
+                        ApiError::invalid(format!("query:{name}"), "must be RFC 3339")
+                    })
                 })
                 .transpose()
         };

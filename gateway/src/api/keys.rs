@@ -139,10 +139,8 @@ pub async fn create(
     let now = crate::model::clock::now_ms();
     let expires_at_ms = match input.expires_at.as_deref() {
         None => None,
-        Some(text) => match crate::model::clock::parse_rfc3339(text) {
-            Some(at) if at.unix_timestamp_nanos() / 1_000_000 > i128::from(now) => {
-                Some((at.unix_timestamp_nanos() / 1_000_000) as u64)
-            }
+        Some(text) => match crate::model::clock::parse_rfc3339_ms(text) {
+            Some(at) if at > now => Some(at),
             _ => {
                 errors.push(FieldError::new(
                     "/expires_at",

@@ -43,9 +43,7 @@ pub async fn run(
     endpoint: Endpoint,
     mut job: ReplayJob,
 ) {
-    let since_ms = clock::parse_rfc3339(&job.since).map_or(0, |at| {
-        (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64
-    });
+    let since_ms = clock::parse_rfc3339_ms(&job.since).unwrap_or(0);
     let result = scan(&queue, &store, &tenant, &endpoint, since_ms, &mut job).await;
     job.state = match &result {
         Ok(()) => ReplayState::Done,

@@ -23,6 +23,11 @@ pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
 }
 
 /// Now, in ms since the epoch.
+/// RFC 3339 text as ms since the epoch (0 for a time before it).
+pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    parse_rfc3339(text).map(|at| (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

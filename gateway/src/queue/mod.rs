@@ -416,19 +416,15 @@ impl Queue {
         entry: &IngestEntry,
     ) {
         let named_here = entry_of_event(&entry.event).is_some();
+        // As the entry holds it: sealed when a key is set.
         let body = raw.body.as_deref().filter(|_| named_here).unwrap_or("");
-        // Sealed again as the entry held it (read opened); '' stays ''.
-        let body = match body.is_empty() {
-            true => std::borrow::Cow::Borrowed(""),
-            false => crate::model::sealed::seal(body),
-        };
         call.arg(&entry.tenant)
             .arg(&entry.event)
             .arg(&entry.event_type)
             .arg(&entry.timestamp)
             .arg(entry_ms(&raw.id) + self.retention_ms)
             .arg(now_ms())
-            .arg(&*body);
+            .arg(body);
     }
 
     pub async fn event_exists(

@@ -22,6 +22,8 @@ pub const READ_BLOCK: Duration = Duration::from_millis(1000);
 pub struct Entry {
     pub id: String,
     pub json: String,
+    /// The body as stored: sealed when an encryption key is set (open it
+    /// with [`super::opened`] where it is used).
     pub body: Option<String>,
 }
 
@@ -224,7 +226,7 @@ pub(crate) fn parse_entries(value: Value) -> Vec<Entry> {
             while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
                 match text(name).as_deref() {
                     Some("j") => json = text(value),
-                    Some("b") => body = text(value).map(super::opened),
+                    Some("b") => body = text(value),
                     _ => {}
                 }
             }

@@ -114,7 +114,7 @@ impl Store {
                 id: parsed.event.into(),
                 event_type: parsed.event_type,
                 timestamp: parsed.timestamp,
-                body: entry.body.unwrap_or_default(),
+                body: crate::queue::opened(entry.body.unwrap_or_default()),
                 statuses: Vec::new(),
             }))
     }
