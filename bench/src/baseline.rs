@@ -13,7 +13,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use redis::aio::{ConnectionLike, ConnectionManager};
+use gateway::redis_conn::Conn;
+use redis::aio::ConnectionLike;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -75,7 +76,7 @@ pub async fn raw_xadd(
 /// The bare handler, serving on a loopback port until [`BareHandler::stop`].
 pub struct BareHandler {
     pub url: String,
-    conn: ConnectionManager,
+    conn: Conn,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -117,7 +118,7 @@ impl BareHandler {
 }
 
 /// One `XADD` of the body as received, then `202`.
-async fn ingest(State(mut conn): State<ConnectionManager>, body: Bytes) -> StatusCode {
+async fn ingest(State(mut conn): State<Conn>, body: Bytes) -> StatusCode {
     let added: redis::RedisResult<String> = redis::cmd("XADD")
         .arg(BARE_STREAM)
         .arg("*")

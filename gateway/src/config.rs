@@ -16,6 +16,8 @@ pub const DEFAULTS: &str = include_str!("../config.default.toml");
 pub struct Config {
     pub listen: SocketAddr,
     pub redis_url: String,
+    /// What every key starts with (`keys::install_prefix`).
+    pub redis_prefix: String,
     /// PEM file of the CAs a `rediss://` server's certificate must chain
     /// to, instead of the web roots; empty for none.
     pub redis_ca_file: String,
@@ -44,6 +46,10 @@ pub struct IngestConfig {
     pub idempotency_window: Duration,
     #[serde(deserialize_with = "duration")]
     pub retention: Duration,
+    /// Replicas of the event's master that must have it before `202`.
+    pub replica_acks: u8,
+    #[serde(deserialize_with = "duration")]
+    pub replica_ack_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,16 +275,12 @@ impl Config {
         if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
             return fail("holds no PEM certificate".into());
         }
-        if !self.redis_url.starts_with("rediss://") {
+        if !self.redis_url.starts_with("rediss") {
             return fail("is set but redis_url is not a rediss:// (TLS) URL".into());
         }
-        let certificates = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem.clone()),
-        };
         // Parses the certificates as the connections will.
-        if let Err(e) = redis::Client::build_with_tls(self.redis_url.as_str(), certificates) {
-            return fail(format!("is not usable: {e}"));
+        if let Err(e) = crate::redis_conn::RedisClient::open(&self.redis_url, Some(&pem)) {
+            return fail(format!("is not usable: {e:#}"));
         }
         Ok(Some(pem))
     }
@@ -288,6 +290,15 @@ impl Config {
         let fail = |m: &str| Err(ConfigError(m.to_string()));
         if self.partitions == 0 || self.partitions > 1024 {
             return fail("partitions must be between 1 and 1024");
+        }
+        let prefix_char = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if !(1..=32).contains(&self.redis_prefix.len())
+            || !self.redis_prefix.chars().all(prefix_char)
+        {
+            return fail(
+                "redis_prefix must be 1 to 32 letters, digits, `-`, `_` or `.` (a `{` or `}` \
+                 would break the keys' hash tags)",
+            );
         }
         if d.retry_schedule.is_empty() {
             return fail("delivery.retry_schedule needs at least one entry");

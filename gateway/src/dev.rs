@@ -97,6 +97,7 @@ async fn run_dev(
         config.security.encryption_keys = vec![dev_encryption_key(&data_dir)?];
     }
 
+    crate::keys::install_prefix(&config.redis_prefix).map_err(anyhow::Error::msg)?;
     let (_, conn) = crate::connect(&config.redis_url).await?;
     let store = crate::store::Store::new(conn, crate::keys::Partitions::new(config.partitions));
     let state = dev_state(&data_dir.join("dev.json"), &store, &config.operator_token).await?;

@@ -98,7 +98,21 @@ impl ApiError {
 
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+        let failing_over = e.is_cluster_error()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(
+                    redis::ServerErrorKind::MasterDown | redis::ServerErrorKind::ReadOnly
+                ) | redis::ErrorKind::ClusterConnectionNotFound
+            );
+        if e.detail()
+            .is_some_and(|d| d.starts_with(crate::queue::NOT_REPLICATED))
+        {
+            ApiError::Unavailable(format!(
+                "the event was stored but {}; post it again with the same Idempotency-Key",
+                e.detail().unwrap_or_default()
+            ))
+        } else if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || failing_over {
             ApiError::Unavailable("the queue store is unreachable".into())
         } else {
             ApiError::Internal(anyhow::Error::new(e).context("redis"))

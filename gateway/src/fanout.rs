@@ -21,7 +21,7 @@ use crate::model::{
     DeadLetter, DeadStage, Decision, IngestEntry, Status, StatusKind, Task, TenantId, Time,
 };
 use crate::queue::{Entry, Queue, Stage as QueueStage};
-use crate::store::{Endpoint, EndpointLists, Store};
+use crate::store::{EndpointLists, Store, TenantEndpoints};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
 
@@ -83,12 +83,9 @@ impl Inner {
         p: u16,
         raw: &Entry,
         entry: &IngestEntry,
-        endpoints: &[Endpoint],
+        endpoints: &TenantEndpoints,
     ) -> anyhow::Result<()> {
-        let targets: Vec<&Endpoint> = endpoints
-            .iter()
-            .filter(|ep| ep.takes_entry(entry))
-            .collect();
+        let targets = endpoints.taking(entry);
         let needs_body = targets
             .iter()
             .any(|ep| Chain::needs_event(ep, &entry.event_type, entry.version));
@@ -188,7 +185,7 @@ impl Inner {
 
 impl Stage for Fanout {
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> anyhow::Result<()> {
-        let mut by_tenant: HashMap<TenantId, Arc<Vec<Endpoint>>> = HashMap::new();
+        let mut by_tenant: HashMap<TenantId, Arc<TenantEndpoints>> = HashMap::new();
         let mut unsubscribed = Vec::new();
         for entry in entries {
             let parsed = match IngestEntry::parse(p, &entry.id, &entry.json) {
@@ -212,7 +209,7 @@ impl Stage for Fanout {
                     eps
                 }
             };
-            if !endpoints.iter().any(|ep| ep.takes_entry(&parsed)) {
+            if endpoints.taking(&parsed).is_empty() {
                 unsubscribed.push(entry.id);
                 continue;
             }

@@ -46,13 +46,39 @@
 //! key (or its id), or in turn when it has neither, and its delivery tasks
 //! stay in that partition.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use crate::model::sha256_hex;
 
+/// What every key starts with unless `redis_prefix` says otherwise.
+pub const DEFAULT_PREFIX: &str = "gw";
+
+static PREFIX: OnceLock<String> = OnceLock::new();
+
+/// Sets what every key of this process starts with (`redis_prefix`), so
+/// that several deployments can share one Redis. Once per process: a
+/// second, different prefix is refused.
+pub fn install_prefix(prefix: &str) -> Result<(), String> {
+    let installed = PREFIX.get_or_init(|| prefix.to_string());
+    match installed == prefix {
+        true => Ok(()),
+        false => Err(format!(
+            "this process already uses the key prefix {installed:?}, not {prefix:?}"
+        )),
+    }
+}
+
+fn prefix() -> &'static str {
+    PREFIX.get().map_or(DEFAULT_PREFIX, String::as_str)
+}
+
 pub const FANOUT_GROUP: &str = "fanout";
 pub const DELIVERY_GROUP: &str = "delivery";
-pub const TENANTS: &str = "gw:tenants";
+/// Every tenant id (score 0, listed by lex order).
+pub fn tenants() -> String {
+    format!("{}:tenants", prefix())
+}
 
 /// Builds partitioned key names for a fixed number of partitions.
 #[derive(Debug, Clone, Copy)]
@@ -94,30 +120,30 @@ impl Partitions {
 }
 
 pub fn ingest_stream(p: u16) -> String {
-    format!("gw:{{p{p}}}:ingest")
+    format!("{}:{{p{p}}}:ingest", prefix())
 }
 
 pub fn delivery_stream(p: u16) -> String {
-    format!("gw:{{p{p}}}:delivery")
+    format!("{}:{{p{p}}}:delivery", prefix())
 }
 
 pub fn quarantine(p: u16) -> String {
-    format!("gw:{{p{p}}}:quarantine")
+    format!("{}:{{p{p}}}:quarantine", prefix())
 }
 
 pub fn retry_set(p: u16) -> String {
-    format!("gw:{{p{p}}}:retry")
+    format!("{}:{{p{p}}}:retry", prefix())
 }
 
 /// Tasks parked for one endpoint until it passes its handshake, by the
 /// order they were parked in.
 pub fn parked(p: u16, tenant: &str, endpoint: &str) -> String {
-    format!("gw:{{p{p}}}:parked:{tenant}:{endpoint}")
+    format!("{}:{{p{p}}}:parked:{tenant}:{endpoint}", prefix())
 }
 
 /// The endpoints with tasks parked in partition `p`, as [`endpoint_member`]s.
 pub fn parked_index(p: u16) -> String {
-    format!("gw:{{p{p}}}:parked")
+    format!("{}:{{p{p}}}:parked", prefix())
 }
 
 /// How a set or a value names one endpoint: `<tenant>\0<endpoint>`
@@ -133,136 +159,153 @@ pub fn parse_endpoint_member(member: &str) -> Option<(String, String)> {
 }
 
 /// Endpoints by when their next handshake is due (ms), as [`endpoint_member`]s.
-pub const VERIFY_DUE: &str = "gw:verify:due";
+pub fn verify_due() -> String {
+    format!("{}:verify:due", prefix())
+}
 
 pub fn event(p: u16, tenant: &str, event: &str) -> String {
-    format!("gw:{{p{p}}}:evt:{tenant}:{event}")
+    format!("{}:{{p{p}}}:evt:{tenant}:{event}", prefix())
 }
 
 pub fn idempotency(p: u16, tenant: &str, key: &str) -> String {
-    format!("gw:{{p{p}}}:idem:{tenant}:{}", sha256_hex(key.as_bytes()))
+    format!(
+        "{}:{{p{p}}}:idem:{tenant}:{}",
+        prefix(),
+        sha256_hex(key.as_bytes())
+    )
 }
 
 pub fn backlog(p: u16, tenant: &str) -> String {
-    format!("gw:{{p{p}}}:backlog:{tenant}")
+    format!("{}:{{p{p}}}:backlog:{tenant}", prefix())
 }
 
 pub fn tenant(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:tenant")
+    format!("{}:{{t.{tenant}}}:tenant", prefix())
 }
 
 pub fn endpoints(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:eps")
+    format!("{}:{{t.{tenant}}}:eps", prefix())
 }
 
 pub fn endpoints_version(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:epver")
+    format!("{}:{{t.{tenant}}}:epver", prefix())
 }
 
 pub fn endpoint(tenant: &str, endpoint: &str) -> String {
-    format!("gw:{{t.{tenant}}}:ep:{endpoint}")
+    format!("{}:{{t.{tenant}}}:ep:{endpoint}", prefix())
 }
 
 pub fn attempts(tenant: &str, endpoint: &str) -> String {
-    format!("gw:{{t.{tenant}}}:ep:{endpoint}:attempts")
+    format!("{}:{{t.{tenant}}}:ep:{endpoint}:attempts", prefix())
 }
 
 /// A per-endpoint flow-control key (`rate`, `inflight`, `circuit`, `probe`).
 pub fn endpoint_flow(tenant: &str, endpoint: &str, what: &str) -> String {
-    format!("gw:{{t.{tenant}}}:ep:{endpoint}:{what}")
+    format!("{}:{{t.{tenant}}}:ep:{endpoint}:{what}", prefix())
+}
+
+/// A counter of the tenant's failed attempts, bumped by each: while it
+/// stays the same, no endpoint of the tenant has failed, so one found clear
+/// is still clear (`admission::endpoint`).
+pub fn flow_epoch(tenant: &str) -> String {
+    format!("{}:{{t.{tenant}}}:flow-epoch", prefix())
 }
 
 /// An endpoint in poll mode: its events as handed to the channel.
 pub fn poll_stream(tenant: &str, endpoint: &str) -> String {
-    format!("gw:{{t.{tenant}}}:ep:{endpoint}:poll")
+    format!("{}:{{t.{tenant}}}:ep:{endpoint}:poll", prefix())
 }
 
 /// The poll channel's cursor its consumer acknowledged last.
 pub fn poll_cursor(tenant: &str, endpoint: &str) -> String {
-    format!("gw:{{t.{tenant}}}:ep:{endpoint}:pollack")
+    format!("{}:{{t.{tenant}}}:ep:{endpoint}:pollack", prefix())
 }
 
 pub fn replay(tenant: &str, id: &str) -> String {
-    format!("gw:{{t.{tenant}}}:replay:{id}")
+    format!("{}:{{t.{tenant}}}:replay:{id}", prefix())
 }
 
 pub fn dead_letters(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:dead")
+    format!("{}:{{t.{tenant}}}:dead", prefix())
 }
 
 pub fn plugins(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:plugins")
+    format!("{}:{{t.{tenant}}}:plugins", prefix())
 }
 
 pub fn plugin(tenant: &str, name: &str) -> String {
-    format!("gw:{{t.{tenant}}}:plugin:{name}")
+    format!("{}:{{t.{tenant}}}:plugin:{name}", prefix())
 }
 
 pub fn plugin_bytes(tenant: &str, sha256: &str) -> String {
-    format!("gw:{{t.{tenant}}}:wasm:{sha256}")
+    format!("{}:{{t.{tenant}}}:wasm:{sha256}", prefix())
 }
 
 pub fn limits(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:limits")
+    format!("{}:{{t.{tenant}}}:limits", prefix())
 }
 
 pub fn event_types(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:etypes")
+    format!("{}:{{t.{tenant}}}:etypes", prefix())
 }
 
 pub fn event_type(tenant: &str, name: &str) -> String {
-    format!("gw:{{t.{tenant}}}:etype:{name}")
+    format!("{}:{{t.{tenant}}}:etype:{name}", prefix())
 }
 
 pub fn schema_versions(tenant: &str, name: &str) -> String {
-    format!("gw:{{t.{tenant}}}:etype:{name}:versions")
+    format!("{}:{{t.{tenant}}}:etype:{name}:versions", prefix())
 }
 
 pub fn transforms(tenant: &str, name: &str) -> String {
-    format!("gw:{{t.{tenant}}}:etype:{name}:transforms")
+    format!("{}:{{t.{tenant}}}:etype:{name}:transforms", prefix())
 }
 
 pub fn contracts_version(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:contracts")
+    format!("{}:{{t.{tenant}}}:contracts", prefix())
 }
 
 pub fn contract_settings(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:settings")
+    format!("{}:{{t.{tenant}}}:settings", prefix())
 }
 
 /// A tenant's API keys as listed: key id → the key (without the key).
 pub fn tenant_keys(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:keys")
+    format!("{}:{{t.{tenant}}}:keys", prefix())
 }
 
 /// A tenant's consumers: consumer id → the consumer.
 pub fn consumers(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:consumers")
+    format!("{}:{{t.{tenant}}}:consumers", prefix())
 }
 
 /// A tenant's audit log, oldest first.
 pub fn tenant_audit(tenant: &str) -> String {
-    format!("gw:{{t.{tenant}}}:audit")
+    format!("{}:{{t.{tenant}}}:audit", prefix())
 }
 
 /// Every audit entry of every tenant and the operator, oldest first.
-pub const AUDIT: &str = "gw:audit";
+pub fn audit() -> String {
+    format!("{}:audit", prefix())
+}
 
 /// The producer keys as listed: key id → the key (without the key).
-pub const PRODUCER_KEYS: &str = "gw:producer-keys";
+pub fn producer_keys() -> String {
+    format!("{}:producer-keys", prefix())
+}
 
 /// A producer key's grant, by its SHA-256.
 pub fn producer_key(key_hash: &str) -> String {
-    format!("gw:producerkey:{key_hash}")
+    format!("{}:producerkey:{key_hash}", prefix())
 }
 
 pub fn api_key(key_hash: &str) -> String {
-    format!("gw:apikey:{key_hash}")
+    format!("{}:apikey:{key_hash}", prefix())
 }
 
 /// A poll key, good for one endpoint's poll routes only.
 pub fn poll_key(key_hash: &str) -> String {
-    format!("gw:pollkey:{key_hash}")
+    format!("{}:pollkey:{key_hash}", prefix())
 }
 
 /// Event status field for one endpoint inside the event hash.

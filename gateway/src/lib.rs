@@ -48,6 +48,7 @@ pub mod notify;
 pub mod plugins;
 pub mod queue;
 pub mod readiness;
+pub mod redis_conn;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -65,7 +66,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis_conn::{Conn, RedisClient};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -88,11 +89,12 @@ const VERIFY_TICK: Duration = Duration::from_millis(500);
 /// How often endpoints with parked tasks are looked at for release.
 const RELEASE_TICK: Duration = Duration::from_secs(1);
 
-/// Connects to Redis with the settings every shared connection uses: a
+/// Connects to Redis (one server, or a cluster by its seed list: see
+/// [`redis_conn`]) with the settings every shared connection uses: a
 /// response timeout well above a slow `appendfsync always` write, and
-/// reconnection when Redis restarts. A `rediss://` URL is TLS (rustls,
-/// trusting the web roots).
-pub async fn connect(url: &str) -> anyhow::Result<(redis::Client, ConnectionManager)> {
+/// reconnection when Redis restarts or a master fails over. A `rediss://`
+/// URL is TLS (rustls, trusting the web roots).
+pub async fn connect(url: &str) -> anyhow::Result<(RedisClient, Conn)> {
     connect_with(url, None).await
 }
 
@@ -100,27 +102,10 @@ pub async fn connect(url: &str) -> anyhow::Result<(redis::Client, ConnectionMana
 /// certificate must chain to those CAs instead of the web roots. The client
 /// keeps them, so every connection made from it (the stage readers' too)
 /// checks the same.
-pub async fn connect_with(
-    url: &str,
-    ca_pem: Option<&[u8]>,
-) -> anyhow::Result<(redis::Client, ConnectionManager)> {
-    let client = match ca_pem {
-        None => redis::Client::open(url),
-        Some(pem) => redis::Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.to_vec()),
-            },
-        ),
-    }
-    .with_context(|| format!("invalid Redis URL {url} (or its CA file)"))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(5)))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_millis(500));
-    let conn = ConnectionManager::new_with_config(client.clone(), config)
+pub async fn connect_with(url: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<(RedisClient, Conn)> {
+    let client = RedisClient::open(url, ca_pem)?;
+    let conn = client
+        .shared()
         .await
         .with_context(|| format!("cannot reach Redis at {url}"))?;
     Ok((client, conn))
@@ -134,6 +119,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    keys::install_prefix(&config.redis_prefix).map_err(anyhow::Error::msg)?;
     match model::sealed::install(&config.security.encryption_keys) {
         Some(key) => {
             tracing::info!(%key, "endpoint secrets and event payloads are encrypted at rest")
@@ -153,6 +139,10 @@ pub async fn run(
         partitions,
         config.ingest.retention,
         config.ingest.idempotency_window,
+    )
+    .with_replica_acks(
+        config.ingest.replica_acks,
+        config.ingest.replica_ack_timeout,
     );
     let store = Store::new(conn.clone(), partitions);
     let (host, metrics) = plugin_host(&config.plugins)?;
@@ -295,7 +285,7 @@ fn deliverer(
 
 /// What every worker loop is started with.
 struct Shared<'a> {
-    client: &'a redis::Client,
+    client: &'a RedisClient,
     consumer: String,
     metrics: &'a Metrics,
     liveness: &'a Liveness,
@@ -441,8 +431,8 @@ pub async fn serve_with(config: Arc<Config>, shutdown: CancellationToken) -> Exi
 
 /// Logs what a `202` promises with this Redis's persistence settings, and
 /// warns when its eviction policy could drop queue keys.
-async fn report_durability(conn: &mut ConnectionManager) {
-    async fn get(conn: &mut ConnectionManager, name: &str) -> Option<String> {
+async fn report_durability(conn: &mut Conn) {
+    async fn get(conn: &mut Conn, name: &str) -> Option<String> {
         let reply: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")
             .arg(name)

@@ -6,6 +6,7 @@
 //! Nothing here sleeps and hopes: [`wait_until`] polls a condition with a
 //! bounded timeout.
 
+pub mod cluster;
 pub mod plugins;
 pub mod receiver;
 pub mod tls;
@@ -100,12 +101,26 @@ pub struct RedisTls {
     pub ca_file: PathBuf,
 }
 
+/// Set to `cluster` (as `scripts/test` does for its second pass), every
+/// plain [`Redis`] is a one-node Redis Cluster holding all 16,384 slots and
+/// the gateway is given it as a cluster (`redis+cluster://`). Cluster mode
+/// refuses any command, transaction or script whose keys hash to two slots
+/// (`CROSSSLOT`), so the suite proves that the gateway's every multi-key
+/// operation stays on one slot, and runs on the cluster client.
+pub const REDIS_MODE_VAR: &str = "GATEWAY_TEST_REDIS_MODE";
+
+fn cluster_mode() -> bool {
+    std::env::var(REDIS_MODE_VAR).is_ok_and(|m| m == "cluster")
+}
+
 /// A redis-server child with its own port and data directory.
 pub struct Redis {
     pub port: u16,
     pub dir: TempDir,
     aof: bool,
     tls: Option<RedisTls>,
+    /// A one-node cluster ([`REDIS_MODE_VAR`]).
+    cluster: bool,
     child: Option<Child>,
 }
 
@@ -129,6 +144,7 @@ impl Redis {
             dir: TempDir::create(),
             aof: false,
             tls: Some(files),
+            cluster: false,
             child: None,
         };
         redis.try_boot()?;
@@ -141,6 +157,7 @@ impl Redis {
             dir: TempDir::create(),
             aof,
             tls: None,
+            cluster: cluster_mode(),
             child: None,
         };
         redis.boot();
@@ -180,12 +197,17 @@ impl Redis {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
+        if self.cluster {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                .arg(self.dir.path().join("nodes.conf"));
+        }
         let mut child = cmd.spawn().expect("redis-server on PATH");
         let started = Instant::now();
         let client = self.client();
         loop {
             if let Ok(mut c) = client.get_connection()
                 && redis::cmd("PING").query::<String>(&mut c).is_ok()
+                && (!self.cluster || own_every_slot(&mut c))
             {
                 self.child = Some(child);
                 return Ok(());
@@ -200,10 +222,12 @@ impl Redis {
         }
     }
 
+    /// What the gateway is given: `redis+cluster://` in cluster mode.
     pub fn url(&self) -> String {
-        match self.tls {
-            None => format!("redis://127.0.0.1:{}", self.port),
-            Some(_) => format!("rediss://127.0.0.1:{}", self.port),
+        match (&self.tls, self.cluster) {
+            (None, false) => format!("redis://127.0.0.1:{}", self.port),
+            (None, true) => format!("redis+cluster://127.0.0.1:{}", self.port),
+            (Some(_), _) => format!("rediss://127.0.0.1:{}", self.port),
         }
     }
 
@@ -215,7 +239,7 @@ impl Redis {
     /// A client of this redis-server (over TLS, trusting its CA, when it is TLS).
     pub fn client(&self) -> redis::Client {
         let client = match &self.tls {
-            None => redis::Client::open(self.url()),
+            None => redis::Client::open(format!("redis://127.0.0.1:{}", self.port)),
             Some(tls) => redis::Client::build_with_tls(
                 self.url(),
                 redis::TlsCertificates {
@@ -247,6 +271,20 @@ impl Redis {
             .await
             .expect("a redis connection")
     }
+}
+
+/// A one-node cluster's node takes every slot (once: a restart finds them
+/// in its nodes.conf) and answers whether the cluster is up.
+fn own_every_slot(c: &mut redis::Connection) -> bool {
+    let _: redis::RedisResult<()> = redis::cmd("CLUSTER")
+        .arg("ADDSLOTSRANGE")
+        .arg(0)
+        .arg(16383)
+        .query(c);
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query::<String>(c)
+        .is_ok_and(|info| info.contains("cluster_state:ok"))
 }
 
 impl Drop for Redis {
@@ -306,10 +344,20 @@ impl Gateway {
     }
 
     pub fn spawn_with(redis: &Redis, options: GatewayOptions) -> Gateway {
+        let ca_file = redis.ca_file().map(std::path::Path::to_path_buf);
+        Gateway::spawn_at(redis.url(), ca_file, options)
+    }
+
+    /// A gateway on whatever `redis_url` names (a cluster's seed list, say).
+    pub fn spawn_on(redis_url: String, options: GatewayOptions) -> Gateway {
+        Gateway::spawn_at(redis_url, None, options)
+    }
+
+    fn spawn_at(redis_url: String, ca_file: Option<PathBuf>, options: GatewayOptions) -> Gateway {
         let mut gateway = Gateway {
             url: String::new(),
-            redis_url: redis.url(),
-            redis_ca_file: redis.ca_file().map(std::path::Path::to_path_buf),
+            redis_url,
+            redis_ca_file: ca_file,
             options,
             dir: TempDir::create(),
             child: None,

@@ -16,10 +16,13 @@
 //!   through: success closes it, failure re-opens it.
 //!
 //! An endpoint with no rate and no cap whose circuit the gate found closed
-//! and without failures is sent to without asking Redis for [`CLEAR_FOR`]
-//! (a success there changes nothing in Redis either): a circuit another
-//! instance opens holds this one back within that time, and a failure here
-//! always asks again.
+//! and without failures is sent to without asking Redis (a success there
+//! changes nothing in Redis either) for as long as its tenant's flow epoch
+//! stays what the gate saw, up to [`CLEAR_KEEP`]. Every failed attempt
+//! bumps the epoch, and each instance reads it at most [`EPOCH_FRESH`]
+//! apart (one `GET` per tenant, however many endpoints it has), so a
+//! circuit another instance opens holds this one back within that time;
+//! a failure here always asks again.
 //!
 //! Per process, an endpoint holds at most `delivery.endpoint_concurrency` of
 //! the delivery permits, so a slow endpoint cannot take every permit and hold
@@ -32,9 +35,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::Duration;
 
+use crate::redis_conn::Conn;
 use rand::Rng;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use crate::cache::Cache;
 use crate::keys;
@@ -52,8 +55,11 @@ const PROBE_WAIT_MS: u64 = 1_000;
 /// much again at random so waiting tasks do not come back together.
 const BUSY_WAIT_MS: u64 = 250;
 /// How long an endpoint found clear (no rate, no cap, a closed circuit
-/// without failures) is admitted without the gate script.
-pub const CLEAR_FOR: Duration = Duration::from_secs(1);
+/// without failures) is admitted without the gate script at most, while
+/// its tenant's flow epoch stays the same.
+const CLEAR_KEEP: Duration = Duration::from_secs(60);
+/// How stale this instance's copy of a tenant's flow epoch may be.
+pub const EPOCH_FRESH: Duration = Duration::from_secs(1);
 
 /// Thresholds of the per-endpoint circuit breaker.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +125,7 @@ impl Drop for LocalSlot {
 }
 
 pub struct Flow {
-    conn: ConnectionManager,
+    conn: Conn,
     limits: TenantLimitsCache,
     circuit: CircuitSettings,
     endpoint_concurrency: usize,
@@ -127,13 +133,16 @@ pub struct Flow {
     settle: Script,
     // A blocking (parking_lot) mutex: one map operation per delivery, never held across an await.
     local: Arc<Mutex<HashMap<String, usize>>>,
-    /// Endpoints found clear by the gate lately (by `tenant\0endpoint`).
-    clear: Cache<String, ()>,
+    /// Endpoints found clear by the gate lately (by `tenant\0endpoint`),
+    /// with their tenant's flow epoch then.
+    clear: Cache<String, u64>,
+    /// Tenants' flow epochs, as last read.
+    epochs: Cache<String, u64>,
 }
 
 impl Flow {
     pub fn new(
-        conn: ConnectionManager,
+        conn: Conn,
         limits: TenantLimitsCache,
         circuit: CircuitSettings,
         endpoint_concurrency: usize,
@@ -146,7 +155,8 @@ impl Flow {
             gate: Script::new(include_str!("scripts/gate.lua")),
             settle: Script::new(include_str!("scripts/settle.lua")),
             local: Arc::default(),
-            clear: Cache::new(CLEAR_FOR),
+            clear: Cache::new(CLEAR_KEEP),
+            epochs: Cache::new(EPOCH_FRESH),
         }
     }
 
@@ -170,7 +180,7 @@ impl Flow {
         let rate = endpoint.rate_limit(configured);
         let cap = endpoint.in_flight_cap();
         let unpaced = rate.is_none() && cap.is_none();
-        if unpaced && self.clear.get(&local_key).is_some() {
+        if unpaced && self.still_clear(&task.tenant, &local_key).await? {
             return Ok(Admission::Go(Lease {
                 token: String::new(),
                 probe: false,
@@ -182,12 +192,13 @@ impl Flow {
         let token = format!("{}:{}", task.msg_id, ulid::Ulid::new());
         let lease = (timeout + LEASE_MARGIN).as_millis() as u64;
         let key = |what| keys::endpoint_flow(&task.tenant, &endpoint.id, what);
-        let (verdict, at, probe, failures): (u8, u64, u8, u64) = self
+        let (verdict, at, probe, failures, epoch): (u8, u64, u8, u64, u64) = self
             .gate
             .key(key("circuit"))
             .key(key("probe"))
             .key(key("inflight"))
             .key(key("rate"))
+            .key(keys::flow_epoch(&task.tenant))
             .arg(rate.unwrap_or(0))
             .arg(cap.unwrap_or(0))
             .arg(lease)
@@ -199,9 +210,10 @@ impl Flow {
         let gate = Gate::decode(verdict, at, probe).map_err(|unknown| {
             redis::RedisError::from((redis::ErrorKind::Client, "gate.lua", unknown))
         })?;
+        self.epochs.put(task.tenant.to_string(), epoch);
         let clean = gate == Gate::Go { probe: false } && failures == 0 && cap.is_none();
         if clean && unpaced {
-            self.clear.put(local_key.clone(), ());
+            self.clear.put(local_key.clone(), epoch);
         }
         Ok(match gate {
             Gate::Go { probe } => Admission::Go(Lease {
@@ -247,6 +259,7 @@ impl Flow {
             .key(key("circuit"))
             .key(key("probe"))
             .key(key("inflight"))
+            .key(keys::flow_epoch(&task.tenant))
             .arg(&lease.token)
             .arg(u8::from(succeeded))
             .arg(self.circuit.failures)
@@ -260,6 +273,27 @@ impl Flow {
             tracing::info!(tenant = %task.tenant, endpoint = %task.endpoint, "circuit closed by a successful probe");
         }
         Ok((!succeeded).then_some(FailureRow { failures, since_ms }))
+    }
+
+    /// Whether the gate found the endpoint of `local_key` clear lately and
+    /// no endpoint of `tenant` has failed since.
+    async fn still_clear(&self, tenant: &str, local_key: &str) -> redis::RedisResult<bool> {
+        let Some(seen) = self.clear.get(local_key) else {
+            return Ok(false);
+        };
+        let epoch = match self.epochs.get(tenant) {
+            Some(epoch) => epoch,
+            None => {
+                let epoch: Option<u64> = redis::cmd("GET")
+                    .arg(keys::flow_epoch(tenant))
+                    .query_async(&mut self.conn.clone())
+                    .await?;
+                let epoch = epoch.unwrap_or(0);
+                self.epochs.put(tenant.to_string(), epoch);
+                epoch
+            }
+        };
+        Ok(epoch == seen)
     }
 
     fn local_slot(&self, key: &str) -> Option<LocalSlot> {

@@ -68,7 +68,7 @@ use crate::model::clock::now_ms;
 use crate::model::{Task, TenantId};
 use crate::notify::Notifier;
 use crate::queue::{Entry, Queue, Stage as QueueStage};
-use crate::store::{AttemptRecord, Endpoint, EndpointLists, Store};
+use crate::store::{AttemptRecord, Endpoint, EndpointLists, Store, TenantEndpoints};
 use crate::telemetry::Metrics;
 use crate::workers::Stage;
 use batch::Collector;
@@ -203,7 +203,7 @@ impl Deliverer {
 impl Stage for Deliverer {
     async fn handle(&self, p: u16, entries: Vec<Entry>) -> anyhow::Result<()> {
         // Each tenant's endpoints are looked up once per read batch.
-        let mut lists: HashMap<TenantId, Arc<Vec<Endpoint>>> = HashMap::new();
+        let mut lists: HashMap<TenantId, Arc<TenantEndpoints>> = HashMap::new();
         for entry in entries {
             let task: Task = match serde_json::from_str(&entry.json) {
                 Ok(t) => t,
@@ -262,7 +262,7 @@ impl Inner {
         p: u16,
         entry: &Entry,
         task: Task,
-        endpoints: &[Endpoint],
+        endpoints: &TenantEndpoints,
     ) -> anyhow::Result<()> {
         let unit = Unit {
             entries: vec![entry.id.clone()],
@@ -294,8 +294,13 @@ impl Inner {
 
     /// Load: the endpoint (from its tenant's `endpoints`), and the body of
     /// every member still kept.
-    async fn load(&self, p: u16, task: &Task, endpoints: &[Endpoint]) -> anyhow::Result<Loaded> {
-        let endpoint = endpoints.iter().find(|e| e.id == task.endpoint);
+    async fn load(
+        &self,
+        p: u16,
+        task: &Task,
+        endpoints: &TenantEndpoints,
+    ) -> anyhow::Result<Loaded> {
+        let endpoint = endpoints.get(&task.endpoint);
         let bodies = match endpoint {
             Some(_) => self.bodies(p, task).await?,
             None => Vec::new(),

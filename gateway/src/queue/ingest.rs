@@ -2,6 +2,10 @@
 //! `ingest.lua` for one with a dedup key or an id of its own (its
 //! idempotency record and its hash written in the same step).
 
+use std::collections::BTreeMap;
+
+use tokio::task::JoinSet;
+
 use super::Queue;
 use crate::keys;
 use crate::model::{IngestEntry, entry_event_id, sealed};
@@ -40,6 +44,18 @@ impl Stored {
     }
 }
 
+/// What starts the detail of the error of an event that is stored but was
+/// not confirmed by enough replicas (the API answers it with 503).
+pub const NOT_REPLICATED: &str = "not confirmed by enough replicas in time";
+
+fn not_replicated(confirmed: u64, wanted: u8) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::Extension,
+        "WAIT",
+        format!("{NOT_REPLICATED}: {confirmed} of {wanted}"),
+    ))
+}
+
 /// An event to store, already validated.
 pub struct NewEvent<'a> {
     pub partition: u16,
@@ -72,8 +88,8 @@ impl Queue {
     pub async fn ingest(&self, event: NewEvent<'_>) -> redis::RedisResult<Stored> {
         let Some(id) = event.id else {
             let p = event.partition;
-            let entry_id: String = redis::cmd("XADD")
-                .arg(keys::ingest_stream(p))
+            let mut xadd = redis::cmd("XADD");
+            xadd.arg(keys::ingest_stream(p))
                 .arg("MINID")
                 .arg("~")
                 .arg(self.min_id())
@@ -81,38 +97,120 @@ impl Queue {
                 .arg("j")
                 .arg(ingest_entry(&event, ""))
                 .arg("b")
-                .arg(&*sealed::seal(event.body))
-                .query_async(&mut self.conn.clone())
-                .await?;
+                .arg(&*sealed::seal(event.body));
+            let entry_id: String = match self.replica_acks.0 {
+                0 => xadd.query_async(&mut self.conn.clone()).await?,
+                _ => self.replicated(redis::pipe().add_command(xadd)).await?,
+            };
             return Ok(Stored::New(entry_event_id(p, &entry_id)));
         };
-        let reply = self
-            .ingest_call(&event, id)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let call = self.ingest_call(&event, id);
+        let reply = match self.replica_acks.0 {
+            0 => call.invoke_async(&mut self.conn.clone()).await?,
+            _ => {
+                let mut pipe = redis::pipe();
+                pipe.load_script(&self.scripts.ingest)
+                    .ignore()
+                    .invoke_script(&call);
+                self.replicated(&mut pipe).await?
+            }
+        };
         Ok(Stored::from_reply(reply))
     }
 
-    /// Stores many events in one pipelined round trip, each through the same
-    /// script as [`Queue::ingest`] (so each is atomic with its idempotency
-    /// record); answers in the order given.
+    /// Runs `pipe` (one command after any ignored ones, on one slot) and a
+    /// `WAIT` for [`Queue::with_replica_acks`]'s replicas behind it, on the
+    /// same connection; fails when fewer replicas confirmed in time.
+    async fn replicated<T: redis::FromRedisValue>(
+        &self,
+        pipe: &mut redis::Pipeline,
+    ) -> redis::RedisResult<T> {
+        let (acks, timeout_ms) = self.replica_acks;
+        pipe.cmd("WAIT").arg(acks).arg(timeout_ms);
+        let (value, confirmed): (T, u64) = pipe.query_async(&mut self.conn.clone()).await?;
+        match confirmed >= u64::from(acks) {
+            true => Ok(value),
+            false => Err(not_replicated(confirmed, acks)),
+        }
+    }
+
+    /// Stores many events, each through the same script as
+    /// [`Queue::ingest`] (so each is atomic with its idempotency record), in
+    /// one pipelined round trip per partition, the partitions' at once (a
+    /// pipeline stays on one slot, for Redis Cluster); answers in the order
+    /// given.
     pub async fn ingest_many(&self, events: &[NewEvent<'_>]) -> redis::RedisResult<Vec<Stored>> {
-        // The script needs each event's hash key up front: an event
-        // without an id is named here rather than from its entry.
-        let calls: Vec<_> = events
-            .iter()
-            .map(|e| match e.id {
+        let mut by_partition: BTreeMap<u16, (Vec<usize>, redis::Pipeline)> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate() {
+            // The script needs each event's hash key up front: an event
+            // without an id is named here rather than from its entry.
+            let call = match e.id {
                 Some(id) => self.ingest_call(e, id),
                 None => self.ingest_call(e, &crate::model::new_id("evt")),
-            })
-            .collect();
-        let mut pipe = redis::pipe();
-        pipe.load_script(&self.scripts.ingest).ignore();
-        for call in &calls {
-            pipe.invoke_script(call);
+            };
+            let (at, pipe) = by_partition.entry(e.partition).or_insert_with(|| {
+                let mut pipe = redis::pipe();
+                pipe.load_script(&self.scripts.ingest).ignore();
+                (Vec::new(), pipe)
+            });
+            at.push(i);
+            pipe.invoke_script(&call);
         }
-        let replies: Vec<(i64, String)> = pipe.query_async(&mut self.conn.clone()).await?;
-        Ok(replies.into_iter().map(Stored::from_reply).collect())
+        let (acks, timeout_ms) = self.replica_acks;
+        let mut calls = JoinSet::new();
+        for (at, mut pipe) in by_partition.into_values() {
+            if acks > 0 {
+                pipe.cmd("WAIT").arg(acks).arg(timeout_ms);
+            }
+            let mut conn = self.conn.clone();
+            calls.spawn(async move {
+                let replies = pipe
+                    .query_async::<Vec<redis::Value>>(&mut conn)
+                    .await
+                    .and_then(|mut values| {
+                        if acks > 0 {
+                            let confirmed = values.pop().map(redis::from_redis_value::<u64>);
+                            match confirmed {
+                                Some(Ok(n)) if n >= u64::from(acks) => {}
+                                Some(Ok(n)) => return Err(not_replicated(n, acks)),
+                                _ => return Err(not_replicated(0, acks)),
+                            }
+                        }
+                        values
+                            .into_iter()
+                            .map(|v| {
+                                redis::from_redis_value::<(i64, String)>(v).map_err(Into::into)
+                            })
+                            .collect::<redis::RedisResult<Vec<_>>>()
+                    });
+                (at, replies)
+            });
+        }
+        let mut stored: Vec<Option<Stored>> = vec![None; events.len()];
+        while let Some(joined) = calls.join_next().await {
+            let (at, replies) = joined.map_err(|e| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "an ingest pipeline task failed",
+                    e.to_string(),
+                ))
+            })?;
+            for (i, reply) in at.into_iter().zip(replies?) {
+                stored[i] = Some(Stored::from_reply(reply));
+            }
+        }
+        stored
+            .into_iter()
+            .map(|s| {
+                s.ok_or_else(|| {
+                    (
+                        redis::ErrorKind::Client,
+                        "an ingest pipeline answered too few replies",
+                    )
+                        .into()
+                })
+            })
+            .collect()
     }
 
     fn ingest_call(&self, event: &NewEvent<'_>, id: &str) -> redis::ScriptInvocation<'static> {

@@ -9,10 +9,10 @@ mod ingest;
 mod poll;
 mod reader;
 
-pub use ingest::{NewEvent, Stored};
+pub use ingest::{NOT_REPLICATED, NewEvent, Stored};
 pub use poll::Polled;
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::Conn;
 use redis::{AsyncCommands, Script};
 
 use crate::keys::{self, DELIVERY_GROUP, FANOUT_GROUP, Partitions};
@@ -24,10 +24,13 @@ pub use reader::{Entry, GroupReader, READ_BLOCK, create_group};
 
 #[derive(Clone)]
 pub struct Queue {
-    conn: ConnectionManager,
+    conn: Conn,
     partitions: Partitions,
     retention_ms: u64,
     idempotency_ms: u64,
+    /// Replicas that must have an event before it is accepted, and how
+    /// long to wait for them (`ingest.replica_acks`).
+    replica_acks: (u8, u64),
     scripts: &'static Scripts,
 }
 
@@ -76,7 +79,7 @@ pub(crate) fn opened(stored: String) -> String {
 
 impl Queue {
     pub fn new(
-        conn: ConnectionManager,
+        conn: Conn,
         partitions: Partitions,
         retention: std::time::Duration,
         idempotency: std::time::Duration,
@@ -86,15 +89,23 @@ impl Queue {
             partitions,
             retention_ms: retention.as_millis() as u64,
             idempotency_ms: idempotency.as_millis() as u64,
+            replica_acks: (0, 0),
             scripts: scripts(),
         }
+    }
+
+    /// An event is accepted only once `acks` replicas of its master have
+    /// it (`WAIT`, up to `timeout`), so a failover cannot lose it.
+    pub fn with_replica_acks(mut self, acks: u8, timeout: std::time::Duration) -> Queue {
+        self.replica_acks = (acks, timeout.as_millis() as u64);
+        self
     }
 
     pub fn partitions(&self) -> Partitions {
         self.partitions
     }
 
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> Conn {
         self.conn.clone()
     }
 
@@ -103,13 +114,13 @@ impl Queue {
     }
 
     /// The tenant's unfinished delivery tasks, summed over the partitions'
-    /// backlog counters in one pipelined round trip.
+    /// backlog counters (one pipelined round trip on a single server).
     pub async fn backlog(&self, tenant: &str) -> redis::RedisResult<u64> {
-        let mut pipe = redis::pipe();
-        for p in self.partitions.all() {
-            pipe.get(keys::backlog(p, tenant));
-        }
-        let counts: Vec<Option<i64>> = pipe.query_async(&mut self.conn.clone()).await?;
+        let gets = self
+            .partitions
+            .all()
+            .map(|p| redis::Cmd::get(keys::backlog(p, tenant)));
+        let counts: Vec<Option<i64>> = self.conn.clone().each(gets.collect()).await?;
         Ok(counts.into_iter().flatten().map(|n| n.max(0) as u64).sum())
     }
 
@@ -270,11 +281,11 @@ impl Queue {
 
     /// How many tasks are parked for the endpoint, over every partition.
     pub async fn parked_count(&self, tenant: &str, endpoint: &str) -> redis::RedisResult<u64> {
-        let mut pipe = redis::pipe();
-        for p in self.partitions.all() {
-            pipe.zcard(keys::parked(p, tenant, endpoint));
-        }
-        let counts: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
+        let cards = self
+            .partitions
+            .all()
+            .map(|p| redis::Cmd::zcard(keys::parked(p, tenant, endpoint)));
+        let counts: Vec<u64> = self.conn.clone().each(cards.collect()).await?;
         Ok(counts.iter().sum())
     }
 

@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+use redis::{RedisError, Value};
+
+use crate::redis_conn::{Conn, RedisClient};
 
 use crate::telemetry::Metrics;
 
@@ -28,8 +29,8 @@ pub struct Entry {
 }
 
 pub struct GroupReader {
-    client: Client,
-    conn: Option<MultiplexedConnection>,
+    client: RedisClient,
+    conn: Option<Conn>,
     stream: String,
     group: &'static str,
     consumer: String,
@@ -41,7 +42,7 @@ pub struct GroupReader {
 
 impl GroupReader {
     pub fn new(
-        client: Client,
+        client: RedisClient,
         stream: String,
         group: &'static str,
         consumer: String,
@@ -58,16 +59,13 @@ impl GroupReader {
         }
     }
 
-    async fn conn(&mut self) -> redis::RedisResult<MultiplexedConnection> {
+    async fn conn(&mut self) -> redis::RedisResult<Conn> {
         if let Some(conn) = &self.conn {
             return Ok(conn.clone());
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5)));
         let mut conn = self
             .client
-            .get_multiplexed_async_connection_with_config(&config)
+            .dedicated(READ_BLOCK + Duration::from_secs(5))
             .await?;
         // Redis dropping the connection (a restart) shows as an I/O error, so a
         // lost group is first seen here rather than as NOGROUP.
@@ -172,20 +170,12 @@ fn is_nogroup(e: &RedisError) -> bool {
 
 /// Creates the group at the start of the stream (so entries added before it
 /// existed are read too), creating the stream if needed. An existing group is fine.
-pub async fn create_group(
-    conn: &mut MultiplexedConnection,
-    stream: &str,
-    group: &str,
-) -> redis::RedisResult<()> {
+pub async fn create_group(conn: &mut Conn, stream: &str, group: &str) -> redis::RedisResult<()> {
     ensure_group(conn, stream, group).await.map(drop)
 }
 
 /// [`create_group`], telling whether the group had to be created.
-async fn ensure_group(
-    conn: &mut MultiplexedConnection,
-    stream: &str,
-    group: &str,
-) -> redis::RedisResult<bool> {
+async fn ensure_group(conn: &mut Conn, stream: &str, group: &str) -> redis::RedisResult<bool> {
     let result: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)

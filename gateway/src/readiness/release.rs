@@ -20,10 +20,7 @@ pub async fn release_ready(
     for p in queue.partitions().all() {
         for (tenant, id) in queue.parked_endpoints(p).await? {
             let list = endpoints.of(&tenant).await?;
-            let waits = list
-                .iter()
-                .find(|e| e.id == id)
-                .is_some_and(|e| e.held(required).is_some());
+            let waits = list.get(&id).is_some_and(|e| e.held(required).is_some());
             if waits {
                 continue;
             }

@@ -128,18 +128,17 @@ impl Store {
         let record = serde_json::to_string(&stored).expect("a key always serialises");
         let listed = stored.key;
         let grant = serde_json::to_string(&grant).expect("a grant always serialises");
-        let mut pipe = redis::pipe();
         // The list first, the grant last: a key never works unlisted.
-        pipe.hset(keys::tenant_keys(tenant), &listed.id, record)
-            .ignore();
-        pipe.set(keys::api_key(&hash), grant).ignore();
+        let mut writes = vec![
+            redis::Cmd::hset(keys::tenant_keys(tenant), &listed.id, record),
+            redis::Cmd::set(keys::api_key(&hash), grant),
+        ];
         if let Some(at) = new.expires_at_ms {
-            pipe.cmd("PEXPIREAT")
-                .arg(keys::api_key(&hash))
-                .arg(at)
-                .ignore();
+            let mut expire = redis::cmd("PEXPIREAT");
+            expire.arg(keys::api_key(&hash)).arg(at);
+            writes.push(expire);
         }
-        let _: () = pipe.query_async(&mut self.conn()).await?;
+        let _: Vec<redis::Value> = self.conn().each(writes).await?;
         Ok((listed, key))
     }
 
@@ -173,10 +172,11 @@ impl Store {
         let Some(key) = self.stored_key(tenant, id).await? else {
             return Ok(None);
         };
-        let mut pipe = redis::pipe();
-        pipe.del(keys::api_key(&key.hash)).ignore();
-        pipe.hdel(keys::tenant_keys(tenant), id).ignore();
-        let _: () = pipe.query_async(&mut self.conn()).await?;
+        let removals = vec![
+            redis::Cmd::del(keys::api_key(&key.hash)),
+            redis::Cmd::hdel(keys::tenant_keys(tenant), id),
+        ];
+        let _: Vec<redis::Value> = self.conn().each(removals).await?;
         Ok(Some((key.key, key.hash)))
     }
 

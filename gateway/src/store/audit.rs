@@ -147,7 +147,7 @@ impl Store {
         let floor = min_id(retention);
         // The tenant's log first, then everyone's: an entry the tenant's
         // log refuses is nowhere.
-        let mut streams = vec![keys::AUDIT.to_string()];
+        let mut streams = vec![keys::audit()];
         if let Some(tenant) = change.tenant {
             streams.insert(0, keys::tenant_audit(tenant));
         }
@@ -174,7 +174,7 @@ impl Store {
         tenant: Option<&str>,
         query: &AuditQuery<'_>,
     ) -> redis::RedisResult<super::Page<AuditEntry>> {
-        let stream = tenant.map_or_else(|| keys::AUDIT.to_string(), keys::tenant_audit);
+        let stream = tenant.map_or_else(keys::audit, keys::tenant_audit);
         let start = match query.cursor {
             Some(c) => format!("({c}"),
             None => query.since_ms.map_or("-".into(), |ms| format!("{ms}-0")),

@@ -10,6 +10,7 @@ mod audit;
 mod consumers;
 mod endpoint;
 mod endpoint_lists;
+mod endpoint_parts;
 mod endpoints;
 mod event_types;
 mod events;
@@ -23,11 +24,12 @@ mod verifications;
 pub use api_keys::{API_KEY_PREFIX, ApiKey, KeyGrant, NewKey};
 pub use audit::{AuditEntry, AuditQuery, Change};
 pub use consumers::Consumer;
-pub use endpoint::{
-    Batching, Capabilities, Circuit, CircuitState, Endpoint, EndpointSecret, Mode, OnPluginError,
-    PluginRef, Quarantine, Subscription, Verification, VerificationState,
+pub use endpoint::Endpoint;
+pub use endpoint_lists::{EndpointLists, TenantEndpoints};
+pub use endpoint_parts::{
+    Batching, Capabilities, Circuit, CircuitState, EndpointSecret, Mode, OnPluginError, PluginRef,
+    Quarantine, Subscription, Verification, VerificationState,
 };
-pub use endpoint_lists::EndpointLists;
 pub use event_types::{
     ContractSettings, EventTypeRecord, SchemaVersion, Transform, TypeContract, Unregistered,
 };
@@ -38,22 +40,22 @@ pub use producer_keys::{PRODUCER_KEY_PREFIX, ProducerGrant, ProducerKey};
 pub use replays::{ReplayJob, ReplayState};
 pub use tenants::Tenant;
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::Conn;
 
 use crate::keys::Partitions;
 
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: Conn,
     partitions: Partitions,
 }
 
 impl Store {
-    pub fn new(conn: ConnectionManager, partitions: Partitions) -> Store {
+    pub fn new(conn: Conn, partitions: Partitions) -> Store {
         Store { conn, partitions }
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
     }
 }
@@ -92,7 +94,7 @@ pub struct Page<T> {
 
 /// Reads a lex-ordered sorted set page after `cursor`.
 async fn lex_page(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     key: &str,
     limit: usize,
     cursor: Option<&str>,

@@ -77,24 +77,23 @@ impl Store {
             key: listed,
             hash: hash.clone(),
         };
-        let mut pipe = redis::pipe();
-        pipe.hset(
-            keys::PRODUCER_KEYS,
-            &stored.key.id,
-            serde_json::to_string(&stored).expect("a key always serialises"),
-        )
-        .ignore();
-        pipe.set(
-            keys::producer_key(&hash),
-            serde_json::to_string(&grant).expect("a grant always serialises"),
-        )
-        .ignore();
-        let _: () = pipe.query_async(&mut self.conn()).await?;
+        let writes = vec![
+            redis::Cmd::hset(
+                keys::producer_keys(),
+                &stored.key.id,
+                serde_json::to_string(&stored).expect("a key always serialises"),
+            ),
+            redis::Cmd::set(
+                keys::producer_key(&hash),
+                serde_json::to_string(&grant).expect("a grant always serialises"),
+            ),
+        ];
+        let _: Vec<redis::Value> = self.conn().each(writes).await?;
         Ok((stored.key, key))
     }
 
     pub async fn producer_keys(&self) -> redis::RedisResult<Vec<ProducerKey>> {
-        let all: Vec<String> = self.conn().hvals(keys::PRODUCER_KEYS).await?;
+        let all: Vec<String> = self.conn().hvals(keys::producer_keys()).await?;
         let mut list: Vec<ProducerKey> = all
             .iter()
             .map(|json| decode::<Stored>("producer key", json).map(|s| s.key))
@@ -108,17 +107,18 @@ impl Store {
         &self,
         id: &str,
     ) -> redis::RedisResult<Option<(ProducerKey, String)>> {
-        let json: Option<String> = self.conn().hget(keys::PRODUCER_KEYS, id).await?;
+        let json: Option<String> = self.conn().hget(keys::producer_keys(), id).await?;
         let Some(stored) = json
             .map(|j| decode::<Stored>("producer key", &j))
             .transpose()?
         else {
             return Ok(None);
         };
-        let mut pipe = redis::pipe();
-        pipe.del(keys::producer_key(&stored.hash)).ignore();
-        pipe.hdel(keys::PRODUCER_KEYS, id).ignore();
-        let _: () = pipe.query_async(&mut self.conn()).await?;
+        let removals = vec![
+            redis::Cmd::del(keys::producer_key(&stored.hash)),
+            redis::Cmd::hdel(keys::producer_keys(), id),
+        ];
+        let _: Vec<redis::Value> = self.conn().each(removals).await?;
         Ok(Some((stored.key, stored.hash)))
     }
 

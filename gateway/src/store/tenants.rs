@@ -31,7 +31,7 @@ impl Store {
         let mut conn = self.conn();
         // The record first, the key last: a key never points at nothing.
         let _: () = conn.set(keys::tenant(&tenant.id), json).await?;
-        let _: () = conn.zadd(keys::TENANTS, &tenant.id, 0).await?;
+        let _: () = conn.zadd(keys::tenants(), &tenant.id, 0).await?;
         let first = NewKey {
             name: "default",
             scopes: Scopes::all(),
@@ -54,7 +54,7 @@ impl Store {
         cursor: Option<&str>,
     ) -> redis::RedisResult<Page<Tenant>> {
         let mut conn = self.conn();
-        let (ids, next_cursor) = lex_page(&mut conn, keys::TENANTS, limit, cursor).await?;
+        let (ids, next_cursor) = lex_page(&mut conn, &keys::tenants(), limit, cursor).await?;
         let mut data = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(t) = self.tenant(&id).await? {

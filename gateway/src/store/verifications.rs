@@ -21,7 +21,7 @@ impl Store {
     ) -> redis::RedisResult<()> {
         self.conn()
             .zadd(
-                keys::VERIFY_DUE,
+                keys::verify_due(),
                 keys::endpoint_member(tenant, endpoint),
                 at_ms,
             )
@@ -35,7 +35,7 @@ impl Store {
         endpoint: &str,
     ) -> redis::RedisResult<()> {
         self.conn()
-            .zrem(keys::VERIFY_DUE, keys::endpoint_member(tenant, endpoint))
+            .zrem(keys::verify_due(), keys::endpoint_member(tenant, endpoint))
             .await
     }
 
@@ -48,7 +48,7 @@ impl Store {
         max: usize,
     ) -> redis::RedisResult<Vec<(String, String)>> {
         let taken: Vec<String> = claim_script()
-            .key(keys::VERIFY_DUE)
+            .key(keys::verify_due())
             .arg(now_ms)
             .arg(lease_until_ms)
             .arg(max)
@@ -68,7 +68,7 @@ impl Store {
         endpoint: &str,
     ) -> redis::RedisResult<Option<u64>> {
         self.conn()
-            .zscore(keys::VERIFY_DUE, keys::endpoint_member(tenant, endpoint))
+            .zscore(keys::verify_due(), keys::endpoint_member(tenant, endpoint))
             .await
     }
 }

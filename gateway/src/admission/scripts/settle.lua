@@ -6,6 +6,9 @@
 -- (`since`), for quarantine.
 --
 -- KEYS[1] circuit hash   KEYS[2] probe lease   KEYS[3] in-flight leases (zset)
+-- KEYS[4] the tenant's flow epoch, bumped by every failure: an instance
+-- that found an endpoint of the tenant clear trusts that while it stays the
+-- same.
 -- ARGV[1] lease token  ARGV[2] 1 = succeeded, 0 = failed
 -- ARGV[3] failures in a row that open the circuit  ARGV[4] open for (ms)
 --
@@ -19,6 +22,8 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local open_for = tonumber(ARGV[4])
+redis.call('INCR', KEYS[4])
+redis.call('PEXPIRE', KEYS[4], 86400000)
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 if failures == 1 then
   redis.call('HSET', KEYS[1], 'since', now)
