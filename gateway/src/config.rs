@@ -550,6 +550,17 @@ mod tests {
         let err =
             Config::load(None, env(&[("GATEWAY_PLUGINS__MEMORY_BYTES", "1024")])).unwrap_err();
         assert!(err.0.contains("plugins.memory_bytes"), "{err}");
+        for bad in [
+            "\"\"",
+            "\"gw{p0}\"",
+            "\"a b\"",
+            &format!("\"{}\"", "x".repeat(33)),
+        ] {
+            let err = Config::load(None, env(&[("GATEWAY_REDIS_PREFIX", bad)])).unwrap_err();
+            assert!(err.0.contains("redis_prefix"), "{bad}: {err}");
+        }
+        let ok = Config::load(None, env(&[("GATEWAY_REDIS_PREFIX", "\"gw-prod.eu_1\"")]));
+        assert_eq!(ok.expect("a good prefix").redis_prefix, "gw-prod.eu_1");
     }
 
     #[test]

@@ -106,8 +106,9 @@ pub struct RedisTls {
 /// the gateway is given it as a cluster (`redis+cluster://`). Cluster mode
 /// refuses any command, transaction or script whose keys hash to two slots
 /// (`CROSSSLOT`), so the suite proves that the gateway's every multi-key
-/// operation stays on one slot, and runs on the cluster client.
-pub const REDIS_MODE_VAR: &str = "GATEWAY_TEST_REDIS_MODE";
+/// operation stays on one slot, and runs on the cluster client. (Not a
+/// `GATEWAY_` name: the gateway would read it as a setting.)
+pub const REDIS_MODE_VAR: &str = "TEST_REDIS_MODE";
 
 fn cluster_mode() -> bool {
     std::env::var(REDIS_MODE_VAR).is_ok_and(|m| m == "cluster")
