@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-pub use receiver::{Handshake, Receiver, Recorded, Reply, hmac_hex};
+pub use receiver::{Flaky, Handshake, Receiver, Recorded, Reply, hmac_hex};
 pub use verify::verify_signature;
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token";

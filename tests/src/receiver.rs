@@ -131,10 +131,41 @@ struct Inner {
     answered: Mutex<Vec<Recorded>>,
     /// Requests being answered right now (inside their delay).
     in_flight: AtomicUsize,
+    /// Requests answered with a 2xx.
+    succeeded: Mutex<Vec<Recorded>>,
     script: Mutex<VecDeque<Reply>>,
     default: Mutex<Option<Reply>>,
+    flaky: Mutex<Option<Flaky>>,
     handshake: Mutex<Option<Handshake>>,
     handshakes: Mutex<Vec<Recorded>>,
+}
+
+/// Unscripted requests answered at random: a share fail with 500, a share
+/// are answered slowly, the rest at once.
+#[derive(Clone, Debug)]
+pub struct Flaky {
+    pub fail: f64,
+    pub slow: f64,
+    pub delay: Duration,
+    /// The state of a xorshift generator (not zero): the same seed gives
+    /// the same run of answers.
+    pub seed: u64,
+}
+
+impl Flaky {
+    fn next_reply(&mut self) -> Reply {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let draw = (self.seed >> 11) as f64 / (1u64 << 53) as f64;
+        if draw < self.fail {
+            Reply::status(500)
+        } else if draw < self.fail + self.slow {
+            Reply::ok().delay(self.delay)
+        } else {
+            Reply::ok()
+        }
+    }
 }
 
 /// Counts a request in flight until it is answered or abandoned.
@@ -241,6 +272,16 @@ impl Receiver {
     }
 
     /// Requests beyond the script get this reply.
+    /// Answers unscripted requests as `flaky` draws them.
+    pub fn set_flaky(&self, flaky: Flaky) {
+        *self.inner.flaky.lock().unwrap() = Some(flaky);
+    }
+
+    /// The requests it answered with a 2xx.
+    pub fn succeeded(&self) -> Vec<Recorded> {
+        self.inner.succeeded.lock().unwrap().clone()
+    }
+
     pub fn set_default(&self, reply: Reply) {
         *self.inner.default.lock().unwrap() = Some(reply);
     }
@@ -303,6 +344,7 @@ async fn record(
         .unwrap()
         .pop_front()
         .or_else(|| inner.default.lock().unwrap().clone())
+        .or_else(|| inner.flaky.lock().unwrap().as_mut().map(Flaky::next_reply))
         .unwrap_or_else(Reply::ok);
     let headers = headers
         .iter()
@@ -327,6 +369,9 @@ async fn record(
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;
         }
+    }
+    if (200..300).contains(&reply.status) {
+        inner.succeeded.lock().unwrap().push(recorded.clone());
     }
     inner.answered.lock().unwrap().push(recorded);
     let status = StatusCode::from_u16(reply.status).expect("a valid status");
