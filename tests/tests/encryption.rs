@@ -180,3 +180,44 @@ async fn without_a_key_the_gateway_warns_and_stores_in_clear() {
         gateway.logs()
     );
 }
+
+/// An ingest entry that does not decode is moved to its partition's
+/// quarantine stream as it was: its body stays sealed there.
+#[tokio::test]
+async fn a_quarantined_entry_keeps_its_body_sealed() {
+    let redis = Redis::ephemeral();
+    let key = [33u8; 32];
+    let _gateway = Gateway::spawn_with(&redis, options(&[key]));
+    // Sealed here with the gateway's key, as its ingest would have.
+    gateway::model::sealed::install(&[key]);
+    let body = json!({"type": "card.charged", "data": {"card": MARKER}}).to_string();
+    let sealed = gateway::model::sealed::seal(&body).into_owned();
+    assert!(sealed.starts_with("gwe1.") && !sealed.contains(MARKER));
+    let mut conn = redis.conn().await;
+    let _: String = redis::cmd("XADD")
+        .arg("gw:{p1}:ingest")
+        .arg("*")
+        .arg("j")
+        .arg("{not an event")
+        .arg("b")
+        .arg(&sealed)
+        .query_async(&mut conn)
+        .await
+        .expect("XADD");
+
+    let kept: String = wait_until("the entry to be quarantined", WAIT, || async {
+        let mut conn = redis.conn().await;
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg("gw:{p1}:quarantine")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("XRANGE");
+        reply.ids.first().and_then(|e| e.get::<String>("b"))
+    })
+    .await;
+    assert_eq!(kept, sealed, "the quarantined body as it was stored");
+    let stored = dump(&redis).await;
+    assert!(!stored.contains(MARKER), "a payload in clear:\n{stored}");
+}
