@@ -209,7 +209,7 @@ impl Stage for Fanout {
                     eps
                 }
             };
-            if endpoints.taking(&parsed).is_empty() {
+            if !endpoints.takes_any(&parsed) {
                 unsubscribed.push(entry.id);
                 continue;
             }

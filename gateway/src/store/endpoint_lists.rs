@@ -74,6 +74,22 @@ impl TenantEndpoints {
     }
 }
 
+impl TenantEndpoints {
+    /// Whether the event of `entry` goes to any endpoint: as
+    /// [`TenantEndpoints::taking`] is not empty, without collecting them.
+    pub fn takes_any(&self, entry: &IngestEntry) -> bool {
+        if entry.about.is_some() || entry.consumers.is_empty() {
+            return self.all.iter().any(|e| e.takes_entry(entry));
+        }
+        entry
+            .consumers
+            .iter()
+            .filter_map(|c| self.by_consumer.get(c))
+            .flatten()
+            .any(|&i| self.all[i].takes_entry(entry))
+    }
+}
+
 impl Deref for TenantEndpoints {
     type Target = [Endpoint];
 
@@ -163,6 +179,7 @@ mod tests {
         ];
         for case in &cases {
             let scanned: Vec<&Endpoint> = list.iter().filter(|e| e.takes_entry(case)).collect();
+            assert_eq!(list.takes_any(case), !scanned.is_empty(), "{case:?}");
             assert_eq!(ids(list.taking(case)), ids(scanned), "{case:?}");
         }
         assert_eq!(ids(list.taking(&cases[2])), ["ep_a1", "ep_b", "ep_a3"]);
