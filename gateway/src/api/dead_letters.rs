@@ -70,27 +70,57 @@ pub async fn list(
     access: Access<scope::AttemptsRead>,
     Query(page): Query<PageQuery>,
 ) -> ApiResult<Response> {
-    let tenant = &access.tenant;
-    let page = state
-        .store
-        .dead_letters(tenant, page.limit()?, page.cursor.as_deref())
-        .await?;
     let owned = owned_endpoints(&state, &access).await?;
-    let data = page
-        .data
+    let (letters, next_cursor) = visible_page(&state, &access.tenant, &page, owned).await?;
+    let data = letters
         .iter()
-        .filter(|(_, l)| {
-            owned
-                .as_ref()
-                .is_none_or(|o| o.contains(l.task.endpoint.as_str()))
-        })
         .map(|(id, l)| DeadLetterOut::new(id, l))
         .collect();
-    Ok(axum::Json(DeadLetterPage {
-        data,
-        next_cursor: page.next_cursor,
-    })
-    .into_response())
+    Ok(axum::Json(DeadLetterPage { data, next_cursor }).into_response())
+}
+
+/// Stored pages read at most for one page of a consumer-limited key, whose
+/// consumer may own few of the tenant's dead letters.
+const SCAN_PAGES: usize = 20;
+
+/// Up to `page.limit()` dead letters the key may see, newest first, and
+/// the cursor after the last one read. For a key limited to a consumer
+/// (`owned`: its endpoints), stored pages are read until the page is full,
+/// the letters end or [`SCAN_PAGES`] pages were read; the page is short
+/// only in the last case, and its cursor goes on from where reading stopped.
+async fn visible_page(
+    state: &AppState,
+    tenant: &str,
+    page: &PageQuery,
+    owned: Option<std::collections::HashSet<String>>,
+) -> ApiResult<(Vec<(String, DeadLetter)>, Option<String>)> {
+    let limit = page.limit()?;
+    let mut cursor = page.cursor.clone();
+    let mut letters = Vec::with_capacity(limit);
+    for _ in 0..SCAN_PAGES {
+        let stored = state
+            .store
+            .dead_letters(tenant, limit, cursor.as_deref())
+            .await?;
+        let Some(owned) = &owned else {
+            return Ok((stored.data, stored.next_cursor));
+        };
+        for (id, letter) in stored.data {
+            if letters.len() == limit {
+                // Full before this page ended: go on after the last one kept.
+                let next = letters.last().map(|(id, _): &(String, _)| id.clone());
+                return Ok((letters, next));
+            }
+            if owned.contains(letter.task.endpoint.as_str()) {
+                letters.push((id, letter));
+            }
+        }
+        cursor = stored.next_cursor;
+        if cursor.is_none() || letters.len() == limit {
+            break;
+        }
+    }
+    Ok((letters, cursor))
 }
 
 /// For a key limited to a consumer, the ids of that consumer's endpoints
