@@ -37,6 +37,7 @@
 //! | `gw:{t.<tenant>}:etype:<type>:transforms` | hash | `<from>><to>` → version transform (JSON) |
 //! | `gw:{t.<tenant>}:contracts` | string | bumped on every change to event types, versions, transforms or settings (cache check) |
 //! | `gw:{t.<tenant>}:settings` | string | the tenant's contract settings (JSON) |
+//! | `gw:{partitions}:writers` | sorted set | each partition count an instance writes with, scored by when an instance last said so (ms); see [`Partitions::stored`] |
 //! | `gw:verify:due` | sorted set | `<tenant>\0<endpoint>`s by when their next handshake is due (ms); a gateway that takes one pushes it a lease ahead first |
 //! | `gw:tenants` | sorted set | every tenant id (score 0, listed by lex order) |
 //! | `gw:apikey:<sha256(key)>` | string | the tenant id owning an API key |
@@ -48,6 +49,8 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
+
+use parking_lot::RwLock;
 
 use crate::model::sha256_hex;
 
@@ -80,7 +83,30 @@ pub fn tenants() -> String {
     format!("{}:tenants", prefix())
 }
 
-/// Builds partitioned key names for a fixed number of partitions.
+/// The partition counts instances write with, each scored by when an
+/// instance last said it writes with it (ms).
+pub fn partition_writers() -> String {
+    format!("{}:{{partitions}}:writers", prefix())
+}
+
+/// What this process last read of every instance's partition counts
+/// ([`Partitions::learn`]).
+struct Seen {
+    /// One past the highest partition any instance has written to.
+    stored: AtomicU16,
+    /// The counts instances wrote with within the idempotency window.
+    recent: RwLock<Vec<u16>>,
+}
+
+static SEEN: Seen = Seen {
+    stored: AtomicU16::new(0),
+    recent: RwLock::new(Vec::new()),
+};
+
+/// Builds partitioned key names. An instance writes new events into
+/// `count` partitions; every instance reads from every partition any of
+/// them wrote to ([`Partitions::stored`]), so `partitions` can change on a
+/// running deployment.
 #[derive(Debug, Clone, Copy)]
 pub struct Partitions {
     count: u16,
@@ -96,8 +122,48 @@ impl Partitions {
         self.count
     }
 
+    /// The partitions this instance writes new events into.
     pub fn all(&self) -> impl Iterator<Item = u16> + use<> {
         0..self.count
+    }
+
+    /// Every partition that may hold events: this instance's and those
+    /// any instance wrote to, as last read from the registry.
+    pub fn stored(&self) -> impl Iterator<Item = u16> + use<> {
+        0..self.stored_count()
+    }
+
+    /// One past the highest of [`Partitions::stored`].
+    pub fn stored_count(&self) -> u16 {
+        self.count.max(SEEN.stored.load(Ordering::Relaxed))
+    }
+
+    /// Records what the registry holds: one past the highest partition
+    /// written to, and the counts written with within the idempotency window.
+    pub fn learn(stored: u16, recent: Vec<u16>) {
+        SEEN.stored.store(stored, Ordering::Relaxed);
+        *SEEN.recent.write() = recent;
+    }
+
+    /// Where an event with this dedup key went under the other counts
+    /// written with lately: partitions other than [`Partitions::of`]'s
+    /// that may hold its idempotency record.
+    pub fn others_of(&self, tenant: &str, key: &str) -> Vec<u16> {
+        self.others_under(&SEEN.recent.read(), tenant, key)
+    }
+
+    /// [`Partitions::others_of`] for the counts `recent`.
+    fn others_under(&self, recent: &[u16], tenant: &str, key: &str) -> Vec<u16> {
+        let mine = self.of(tenant, key);
+        let mut others: Vec<u16> = recent
+            .iter()
+            .filter(|&&n| n != self.count && n > 0)
+            .map(|&n| Partitions { count: n }.of(tenant, key))
+            .filter(|&p| p != mine)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        others
     }
 
     /// The partition for a tenant's event, from its dedup key (idempotency
@@ -326,6 +392,36 @@ mod tests {
             seen[p.of("tenant", &format!("key-{i}")) as usize] += 1;
         }
         assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
+
+    #[test]
+    fn a_key_is_looked_for_where_the_other_counts_put_it() {
+        let four = Partitions::new(4);
+        let eight = Partitions::new(8);
+        let mut moved = 0;
+        for k in 0..64 {
+            let key = format!("key-{k}");
+            let (p4, p8) = (four.of("t", &key), eight.of("t", &key));
+            // Doubling moves a key only to the partition 4 above its own.
+            assert!(
+                p8 == p4 || p8 == p4 + 4,
+                "{key}: {p4} under 4, {p8} under 8"
+            );
+            let others = four.others_under(&[4, 8, 8], "t", &key);
+            match p8 == p4 {
+                true => assert!(others.is_empty(), "{key}: {others:?}"),
+                false => {
+                    moved += 1;
+                    assert_eq!(others, [p8], "{key}");
+                }
+            }
+            assert_eq!(
+                eight.others_under(&[4, 8], "t", &key).contains(&p4),
+                p4 != p8
+            );
+            assert!(four.others_under(&[4], "t", &key).is_empty());
+        }
+        assert!((16..=48).contains(&moved), "{moved} of 64 keys moved");
     }
 
     #[test]

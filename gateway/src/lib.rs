@@ -45,6 +45,7 @@ pub mod fanout;
 pub mod keys;
 pub mod model;
 pub mod notify;
+pub mod partition_keeper;
 pub mod plugins;
 pub mod queue;
 pub mod readiness;
@@ -144,6 +145,9 @@ pub async fn run(
         config.ingest.replica_acks,
         config.ingest.replica_ack_timeout,
     );
+    partition_keeper::look(&queue)
+        .await
+        .context("cannot record this instance's partition count in Redis")?;
     let store = Store::new(conn.clone(), partitions);
     let (host, metrics) = plugin_host(&config.plugins)?;
     let liveness = Liveness::default();
@@ -189,18 +193,34 @@ pub async fn run(
     tracing::info!(%consumer, partitions = partitions.count(), "starting workers");
     let mut loops = workers::Supervisor::new(liveness.clone());
     let shared = Shared {
-        client: &client,
+        client: client.clone(),
         consumer,
-        metrics: &metrics,
-        liveness: &liveness,
-        shutdown: &shutdown,
+        metrics: metrics.clone(),
+        liveness: liveness.clone(),
         visibility: config.delivery.visibility_timeout,
+        fanout: fanout_stage,
+        deliverer: deliverer_stage,
     };
     for p in partitions.all() {
-        shared.spawn_stages(&mut loops, p, &fanout_stage, &deliverer_stage);
+        for (name, work) in shared.stage_loops(p, shutdown.clone()) {
+            loops.spawn(name, queue::READ_BLOCK, work);
+        }
     }
-    shared.spawn_periodic(&mut loops, &queue);
-    shared.spawn_readiness(&mut loops, &queue, &endpoint_lists, &verifier);
+    shared.spawn_periodic(&mut loops, &queue, &shutdown);
+    let keeper = partition_keeper::Keeper::new(
+        queue.clone(),
+        Arc::new({
+            let shared = shared.clone();
+            move |p, stop| shared.stage_loops(p, stop)
+        }),
+        liveness.clone(),
+    );
+    loops.spawn(
+        "partitions".into(),
+        partition_keeper::TICK,
+        keeper.run(shutdown.clone()),
+    );
+    shared.spawn_readiness(&mut loops, &queue, &endpoint_lists, &verifier, &shutdown);
     let supervising = tokio::spawn(loops.run(shutdown.clone()));
 
     let state = AppState::new(state::Handles {
@@ -284,16 +304,18 @@ fn deliverer(
 }
 
 /// What every worker loop is started with.
-struct Shared<'a> {
-    client: &'a RedisClient,
+#[derive(Clone)]
+struct Shared {
+    client: RedisClient,
     consumer: String,
-    metrics: &'a Metrics,
-    liveness: &'a Liveness,
-    shutdown: &'a CancellationToken,
+    metrics: Metrics,
+    liveness: Liveness,
     visibility: Duration,
+    fanout: Arc<fanout::Fanout>,
+    deliverer: Arc<Deliverer>,
 }
 
-impl Shared<'_> {
+impl Shared {
     fn reader(&self, stream: String, group: &'static str) -> GroupReader {
         GroupReader::new(
             self.client.clone(),
@@ -304,34 +326,31 @@ impl Shared<'_> {
         )
     }
 
-    /// Partition `p`'s fan-out and delivery loops, each on its own reader.
-    fn spawn_stages(
-        &self,
-        loops: &mut workers::Supervisor,
-        p: u16,
-        fanout: &Arc<fanout::Fanout>,
-        deliverer: &Arc<Deliverer>,
-    ) {
+    /// Partition `p`'s fan-out and delivery loops, each on its own reader,
+    /// until `stop` fires.
+    fn stage_loops(&self, p: u16, stop: CancellationToken) -> Vec<partition_keeper::Loop> {
         let ingest = self.reader(keys::ingest_stream(p), FANOUT_GROUP);
-        self.spawn_stage(loops, format!("fanout-{p}"), p, ingest, fanout.clone());
         let delivery = self.reader(keys::delivery_stream(p), DELIVERY_GROUP);
-        self.spawn_stage(
-            loops,
-            format!("delivery-{p}"),
-            p,
-            delivery,
-            deliverer.clone(),
-        );
+        vec![
+            self.stage_loop(format!("fanout-{p}"), p, ingest, self.fanout.clone(), &stop),
+            self.stage_loop(
+                format!("delivery-{p}"),
+                p,
+                delivery,
+                self.deliverer.clone(),
+                &stop,
+            ),
+        ]
     }
 
-    fn spawn_stage<S: workers::Stage>(
+    fn stage_loop<S: workers::Stage>(
         &self,
-        loops: &mut workers::Supervisor,
         name: String,
         p: u16,
         reader: GroupReader,
         stage: Arc<S>,
-    ) {
+        stop: &CancellationToken,
+    ) -> partition_keeper::Loop {
         let run = workers::run_stage(
             stage,
             name.clone(),
@@ -339,9 +358,9 @@ impl Shared<'_> {
             reader,
             self.visibility,
             self.liveness.clone(),
-            self.shutdown.clone(),
+            stop.clone(),
         );
-        loops.spawn(name, queue::READ_BLOCK, run);
+        (name, Box::pin(run))
     }
 
     /// The handshake runner and the release of parked tasks.
@@ -351,13 +370,14 @@ impl Shared<'_> {
         queue: &Queue,
         endpoints: &store::EndpointLists,
         verifier: &readiness::Verifier,
+        shutdown: &CancellationToken,
     ) {
         let v = verifier.clone();
         let handshakes = workers::run_periodic(
             "verifier",
             VERIFY_TICK,
             self.liveness.clone(),
-            self.shutdown.clone(),
+            shutdown.clone(),
             move || {
                 let v = v.clone();
                 async move { v.run_due().await }
@@ -371,7 +391,7 @@ impl Shared<'_> {
             "releaser",
             RELEASE_TICK,
             self.liveness.clone(),
-            self.shutdown.clone(),
+            shutdown.clone(),
             move || {
                 let (q, e, m) = (q.clone(), e.clone(), m.clone());
                 async move { readiness::release_ready(&q, &e, required, &m).await }
@@ -381,13 +401,18 @@ impl Shared<'_> {
     }
 
     /// The retry scheduler and the retention trimmer.
-    fn spawn_periodic(&self, loops: &mut workers::Supervisor, queue: &Queue) {
+    fn spawn_periodic(
+        &self,
+        loops: &mut workers::Supervisor,
+        queue: &Queue,
+        shutdown: &CancellationToken,
+    ) {
         let (q, m) = (queue.clone(), self.metrics.clone());
         let scheduler = workers::run_periodic(
             "scheduler",
             SCHEDULER_TICK,
             self.liveness.clone(),
-            self.shutdown.clone(),
+            shutdown.clone(),
             move || workers::move_due_retries(q.clone(), m.clone()),
         );
         loops.spawn("scheduler".into(), SCHEDULER_TICK, scheduler);
@@ -396,7 +421,7 @@ impl Shared<'_> {
             "trimmer",
             TRIM_TICK,
             self.liveness.clone(),
-            self.shutdown.clone(),
+            shutdown.clone(),
             move || workers::trim_streams(q.clone()),
         );
         loops.spawn("trimmer".into(), TRIM_TICK, trimmer);

@@ -56,6 +56,7 @@ impl Notifier {
         let body = delivery_body(event_type, None, &timestamp, &data.to_string());
         let event = NewEvent {
             partition: self.partitions.spread(),
+            elsewhere: &[],
             tenant,
             id: None,
             event_type,

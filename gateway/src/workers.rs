@@ -83,6 +83,11 @@ impl Liveness {
         }
     }
 
+    /// Stops judging loop `name`: it was stopped on purpose.
+    pub fn forget(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
     /// Marks loop `name` as ended for good.
     pub fn died(&self, name: &str) {
         if let Some(l) = self.lock().get_mut(name) {
@@ -285,7 +290,7 @@ pub async fn run_periodic<F, Fut>(
 /// The scheduler's tick: moves every partition's due retries back into its
 /// delivery stream, 500 at a time.
 pub async fn move_due_retries(queue: Queue, metrics: Metrics) -> anyhow::Result<()> {
-    for p in queue.partitions().all() {
+    for p in queue.partitions().stored() {
         loop {
             let moved = queue.move_due(p, 500).await?;
             metrics.retries_moved.add(moved as u64);
@@ -300,7 +305,7 @@ pub async fn move_due_retries(queue: Queue, metrics: Metrics) -> anyhow::Result<
 /// The trimmer's tick: drops every partition's stream entries older than
 /// the retention window.
 pub async fn trim_streams(queue: Queue) -> anyhow::Result<()> {
-    for p in queue.partitions().all() {
+    for p in queue.partitions().stored() {
         queue.trim(p).await?;
     }
     Ok(())

@@ -16,6 +16,7 @@ mod extract;
 mod health;
 mod keys;
 mod openapi;
+mod partitions;
 mod plugins;
 mod producer_keys;
 pub mod validate;
@@ -92,6 +93,7 @@ fn routes(
         .routes(routes!(admin::create_tenant, admin::list_tenants))
         .routes(routes!(admin::get_tenant))
         .routes(routes!(admin::get_limits, admin::put_limits))
+        .routes(routes!(partitions::show))
         .routes(routes!(producer_keys::create, producer_keys::list))
         .routes(routes!(producer_keys::revoke))
         .routes(routes!(audit::list_all))
@@ -256,6 +258,7 @@ mod tests {
             ("GET", "/v1/admin/producer-keys"),
             ("DELETE", "/v1/admin/producer-keys/{id}"),
             ("GET", "/v1/admin/audit"),
+            ("GET", "/v1/admin/partitions"),
             ("GET", "/v1/audit"),
             ("POST", "/v1/keys"),
             ("GET", "/v1/keys"),

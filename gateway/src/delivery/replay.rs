@@ -69,7 +69,7 @@ async fn scan(
     job: &mut ReplayJob,
 ) -> redis::RedisResult<()> {
     let mut reported = Instant::now();
-    for p in queue.partitions().all() {
+    for p in queue.partitions().stored() {
         let mut from = since_ms.to_string();
         loop {
             let entries = queue.scan_ingest(p, &from, SCAN).await?;

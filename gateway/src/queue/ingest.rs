@@ -59,6 +59,10 @@ fn not_replicated(confirmed: u64, wanted: u8) -> redis::RedisError {
 /// An event to store, already validated.
 pub struct NewEvent<'a> {
     pub partition: u16,
+    /// Other partitions that may hold its idempotency record (written
+    /// while instances used another partition count): a record found
+    /// there answers it as a duplicate, before it is stored.
+    pub elsewhere: &'a [u16],
     pub tenant: &'a str,
     /// None when the gateway names the event from its stream entry (only
     /// for an event without a dedup key; see [`Queue::ingest`]).
@@ -86,6 +90,9 @@ impl Queue {
     /// entry ([`entry_event_id`]). The others go through `ingest.lua`, which
     /// also writes the event's hash, found by the producer's id.
     pub async fn ingest(&self, event: NewEvent<'_>) -> redis::RedisResult<Stored> {
+        if let Some(Some(previous)) = self.recorded_elsewhere(&[&event]).await?.pop() {
+            return Ok(Stored::Duplicate(previous));
+        }
         let Some(id) = event.id else {
             let p = event.partition;
             let mut xadd = redis::cmd("XADD");
@@ -140,8 +147,16 @@ impl Queue {
     /// pipeline stays on one slot, for Redis Cluster); answers in the order
     /// given.
     pub async fn ingest_many(&self, events: &[NewEvent<'_>]) -> redis::RedisResult<Vec<Stored>> {
+        let mut stored: Vec<Option<Stored>> = vec![None; events.len()];
+        let all: Vec<&NewEvent<'_>> = events.iter().collect();
+        for (i, previous) in self.recorded_elsewhere(&all).await?.into_iter().enumerate() {
+            stored[i] = previous.map(Stored::Duplicate);
+        }
         let mut by_partition: BTreeMap<u16, (Vec<usize>, redis::Pipeline)> = BTreeMap::new();
         for (i, e) in events.iter().enumerate() {
+            if stored[i].is_some() {
+                continue;
+            }
             // The script needs each event's hash key up front: an event
             // without an id is named here rather than from its entry.
             let call = match e.id {
@@ -186,7 +201,6 @@ impl Queue {
                 (at, replies)
             });
         }
-        let mut stored: Vec<Option<Stored>> = vec![None; events.len()];
         while let Some(joined) = calls.join_next().await {
             let (at, replies) = joined.map_err(|e| {
                 redis::RedisError::from((
@@ -211,6 +225,36 @@ impl Queue {
                 })
             })
             .collect()
+    }
+
+    /// For each event, the id an idempotency record in one of its other
+    /// partitions ([`NewEvent::elsewhere`]) answers for its dedup key, if
+    /// any: one round trip for them all, none when no event has another
+    /// partition to look in.
+    async fn recorded_elsewhere(
+        &self,
+        events: &[&NewEvent<'_>],
+    ) -> redis::RedisResult<Vec<Option<String>>> {
+        let mut gets = Vec::new();
+        let mut owner = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let Some(key) = e.dedup_key else { continue };
+            for &p in e.elsewhere {
+                gets.push(redis::Cmd::get(keys::idempotency(p, e.tenant, key)));
+                owner.push(i);
+            }
+        }
+        let mut found = vec![None; events.len()];
+        if gets.is_empty() {
+            return Ok(found);
+        }
+        let ids: Vec<Option<String>> = self.conn.clone().each(gets).await?;
+        for (i, id) in owner.into_iter().zip(ids) {
+            if found[i].is_none() {
+                found[i] = id;
+            }
+        }
+        Ok(found)
     }
 
     fn ingest_call(&self, event: &NewEvent<'_>, id: &str) -> redis::ScriptInvocation<'static> {

@@ -8,9 +8,11 @@
 mod ingest;
 mod poll;
 mod reader;
+mod registry;
 
 pub use ingest::{NOT_REPLICATED, NewEvent, Stored};
 pub use poll::Polled;
+pub use registry::Writer;
 
 use crate::redis_conn::Conn;
 use redis::{AsyncCommands, Script};
@@ -118,7 +120,7 @@ impl Queue {
     pub async fn backlog(&self, tenant: &str) -> redis::RedisResult<u64> {
         let gets = self
             .partitions
-            .all()
+            .stored()
             .map(|p| redis::Cmd::get(keys::backlog(p, tenant)));
         let counts: Vec<Option<i64>> = self.conn.clone().each(gets.collect()).await?;
         Ok(counts.into_iter().flatten().map(|n| n.max(0) as u64).sum())
@@ -283,7 +285,7 @@ impl Queue {
     pub async fn parked_count(&self, tenant: &str, endpoint: &str) -> redis::RedisResult<u64> {
         let cards = self
             .partitions
-            .all()
+            .stored()
             .map(|p| redis::Cmd::zcard(keys::parked(p, tenant, endpoint)));
         let counts: Vec<u64> = self.conn.clone().each(cards.collect()).await?;
         Ok(counts.iter().sum())

@@ -17,7 +17,7 @@ pub async fn release_ready(
     required: bool,
     metrics: &Metrics,
 ) -> anyhow::Result<()> {
-    for p in queue.partitions().all() {
+    for p in queue.partitions().stored() {
         for (tenant, id) in queue.parked_endpoints(p).await? {
             let list = endpoints.of(&tenant).await?;
             let waits = list.get(&id).is_some_and(|e| e.held(required).is_some());

@@ -50,17 +50,21 @@ impl Store {
     /// Finds an event by id. An id the gateway made from an ingest entry
     /// names its partition and entry: the event's hash there, or else (no
     /// endpoint took it yet, or none subscribes) the entry. Any other id is
-    /// looked for first in the partition it hashes to, then (events posted
-    /// with an Idempotency-Key live where the key hashes) in the others.
+    /// looked for first in the partition it hashes to (under this
+    /// instance's partition count, then the other counts written with
+    /// lately), then (events posted with an Idempotency-Key live where the
+    /// key hashes) in every other partition that may hold events.
     pub async fn event(&self, tenant: &str, id: &str) -> redis::RedisResult<Option<StoredEvent>> {
         if let Some((p, entry_id)) =
-            entry_of_event(id).filter(|(p, _)| *p < self.partitions.count())
+            entry_of_event(id).filter(|(p, _)| *p < self.partitions.stored_count())
             && let Some(event) = self.event_of_entry(tenant, id, p, entry_id).await?
         {
             return Ok(Some(event));
         }
-        let first = self.partitions.of(tenant, id);
-        let order = std::iter::once(first).chain(self.partitions.all().filter(|p| *p != first));
+        let mut first = vec![self.partitions.of(tenant, id)];
+        first.extend(self.partitions.others_of(tenant, id));
+        let rest = self.partitions.stored().filter(|p| !first.contains(p));
+        let order: Vec<u16> = first.iter().copied().chain(rest).collect();
         for p in order {
             if let Some(event) = self.event_hash(tenant, id, p).await? {
                 return Ok(Some(event));

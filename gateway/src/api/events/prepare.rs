@@ -20,6 +20,9 @@ pub(super) struct Prepared {
     timestamp: String,
     body: String,
     partition: u16,
+    /// Partitions that may hold its idempotency record under the other
+    /// partition counts written with lately ([`Partitions::others_of`]).
+    elsewhere: Vec<u16>,
     dedup_key: Option<String>,
     /// The uids of the consumers it is for, and their ids.
     pub(super) uids: Vec<String>,
@@ -31,6 +34,7 @@ impl Prepared {
     pub(super) fn new_event<'a>(&'a self, tenant: &'a str) -> NewEvent<'a> {
         NewEvent {
             partition: self.partition,
+            elsewhere: &self.elsewhere,
             tenant,
             id: self.id.as_deref(),
             event_type: &self.event_type,
@@ -117,10 +121,13 @@ pub(super) fn prepare(
         (None, Some(id)) => (Some(id.clone()), Some(format!("id:{id}"))),
         (None, None) => (None, None),
     };
-    let partition = match (idempotency_key, &id) {
-        (Some(key), _) => partitions.of(tenant, key),
-        (None, Some(id)) => partitions.of(tenant, id),
-        (None, None) => partitions.spread(),
+    let (partition, elsewhere) = match (idempotency_key, &id) {
+        (Some(key), _) => (
+            partitions.of(tenant, key),
+            partitions.others_of(tenant, key),
+        ),
+        (None, Some(id)) => (partitions.of(tenant, id), partitions.others_of(tenant, id)),
+        (None, None) => (partitions.spread(), Vec::new()),
     };
     let body = delivery_body(
         &event.event_type,
@@ -136,6 +143,7 @@ pub(super) fn prepare(
         timestamp,
         body,
         partition,
+        elsewhere,
         dedup_key,
         consumers: uids.iter().map(|uid| Consumer::id_of(uid)).collect(),
         uids,
