@@ -10,6 +10,8 @@
 //! `examples`, ...) are ignored. Local `$ref`s (`#/...`) are followed;
 //! anything else that differs is reported as a changed constraint.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 pub use crate::model::{Change, ChangeKind, Report};
@@ -51,6 +53,7 @@ pub fn compare(previous: &Value, next: &Value) -> Report {
         old_root: previous,
         new_root: next,
         changes: Vec::new(),
+        compared: HashSet::new(),
     };
     diff.node(previous, next, "", 0);
     Report {
@@ -63,6 +66,11 @@ struct Diff<'a> {
     old_root: &'a Value,
     new_root: &'a Value,
     changes: Vec<Change>,
+    /// The pairs of (resolved) schemas already compared: each pair once,
+    /// however many `$ref`s lead to it. Without it a schema with two
+    /// references to itself (a tree's `left` and `right`) doubles the work
+    /// at every level, 2^MAX_DEPTH comparisons.
+    compared: HashSet<(*const Value, *const Value)>,
 }
 
 impl<'a> Diff<'a> {
@@ -85,6 +93,12 @@ impl<'a> Diff<'a> {
         }
         let old = resolve(self.old_root, old, 0);
         let new = resolve(self.new_root, new, 0);
+        if !self
+            .compared
+            .insert((old as *const Value, new as *const Value))
+        {
+            return;
+        }
         let (Some(old_map), Some(new_map)) = (old.as_object(), new.as_object()) else {
             // `true`/`false` schemas, or a schema that became one.
             if old != new {
@@ -448,6 +462,32 @@ mod tests {
                 .changes
                 .iter()
                 .any(|c| c.kind == ChangeKind::RequiredAdded && c.detail.contains("currency"))
+        );
+    }
+
+    #[test]
+    fn self_references_are_compared_once_not_once_per_path() {
+        // Found by fuzzing (fuzz/regressions/compat/): two references to
+        // the root took 2^48 steps, hanging the registering request.
+        let tree = json!({
+            "type": "object",
+            "properties": {"left": {"$ref": "#"}, "right": {"$ref": "#"}}
+        });
+        let mut grown = tree.clone();
+        grown["properties"]["value"] = json!({"type": "number"});
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let same = compare(&tree, &tree);
+            let added = compare(&tree, &grown);
+            let _ = done.send((same, added));
+        });
+        let (same, added) = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("compare finishes");
+        assert!(same.changes.is_empty(), "{same:?}");
+        assert_eq!(
+            kinds(&added),
+            vec![(ChangeKind::PropertyAdded, "/properties/value")]
         );
     }
 
