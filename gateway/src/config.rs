@@ -472,7 +472,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_millis(n * ms))
+    let ms = n
+        .checked_mul(ms)
+        .ok_or_else(|| format!("`{text}` is too long a duration"))?;
+    Ok(Duration::from_millis(ms))
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -613,5 +616,25 @@ mod tests {
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("5").is_err());
+    }
+
+    #[test]
+    fn durations_past_u64_milliseconds_are_refused() {
+        // Found by fuzzing (fuzz/regressions/retry_backoff/): `n * ms`
+        // overflowed, a panic with overflow checks and a wrapped, far
+        // shorter duration without them (an endpoint's stored schedule, a
+        // config value).
+        let err = parse_duration("553130369678049031h").unwrap_err();
+        assert!(err.contains("too long"), "{err}");
+        assert!(parse_duration("213503982335d").is_err());
+        assert!(parse_duration("18446744073709551616ms").is_err());
+        assert_eq!(
+            parse_duration("18446744073709551615ms").unwrap(),
+            Duration::from_millis(u64::MAX)
+        );
+        assert_eq!(
+            parse_duration("213503982334d").unwrap(),
+            Duration::from_millis(213_503_982_334 * 86_400_000)
+        );
     }
 }
