@@ -50,14 +50,14 @@ type TenantLimiter = DefaultDirectRateLimiter<StateInformationMiddleware>;
 
 /// A tenant's ingest quota and its bucket.
 #[derive(Clone)]
-struct Rate {
+pub struct Rate {
     per_second: u32,
     burst: u32,
     limiter: Arc<TenantLimiter>,
 }
 
 impl Rate {
-    fn new(per_second: u32, burst: u32) -> Rate {
+    pub fn new(per_second: u32, burst: u32) -> Rate {
         let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(nonzero(per_second)).allow_burst(nonzero(burst));
         Rate {
@@ -71,7 +71,7 @@ impl Rate {
     }
 
     /// Takes `n` events from the bucket, or says how long to wait.
-    fn take(&self, n: NonZeroU32) -> Result<RateHeaders, ApiError> {
+    pub fn take(&self, n: NonZeroU32) -> Result<RateHeaders, ApiError> {
         match self.limiter.check_n(n) {
             Ok(Ok(snapshot)) => {
                 let remaining = snapshot.remaining_burst_capacity();

@@ -32,6 +32,10 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 pub use auth::{Access, Operator, PollCaller, Producer, scope};
+/// The ingest body (`POST /v1/events`) and its checks, for the fuzz targets
+/// (`fuzz/`) to run the same parse and validation the API does.
+pub use events::EventIn;
+pub use events::prepare::{Prepared, prepare};
 pub use extract::{Json, PageQuery, Query, parse_json};
 
 use crate::error::ApiError;

@@ -38,6 +38,7 @@ pub struct Contracts {
 }
 
 /// Everything one tenant registered, at one contracts version.
+#[derive(Default)]
 pub struct Snapshot {
     version: u64,
     pub settings: ContractSettings,

@@ -20,7 +20,7 @@
 //! The checks of an event are in `prepare`, the batch route in `batch`.
 
 pub(super) mod batch;
-mod prepare;
+pub(in crate::api) mod prepare;
 
 use std::num::NonZeroU32;
 

@@ -10,7 +10,7 @@ use crate::queue::NewEvent;
 use crate::store::{Consumer, delivery_body};
 
 /// A valid event, ready to store.
-pub(super) struct Prepared {
+pub struct Prepared {
     /// None when the queue names the event (see `Queue::ingest`).
     id: Option<String>,
     event_type: String,
@@ -52,7 +52,7 @@ impl Prepared {
 /// Checks one event (its fields, then its data against the schema of its
 /// type's version), adding its problems to `errors` with pointers under
 /// `at` (`""` for a single event, `/events/3` for a batch item).
-pub(super) fn prepare(
+pub fn prepare(
     partitions: Partitions,
     contracts: &Snapshot,
     tenant: &str,
